@@ -1,0 +1,10 @@
+// Each binding file registers its functions/classes here; addon.cc calls them all.
+#pragma once
+#include <napi.h>
+
+namespace lotus::addon {
+
+void InitDeviceInfo(Napi::Env env, Napi::Object exports);
+void InitBuildInfo(Napi::Env env, Napi::Object exports);
+
+}  // namespace lotus::addon
