@@ -78,3 +78,135 @@ export function colorizeDepth(depth: Float32Array, width: number, height: number
 
 /** Standard normal samples from a counter-based generator: the same values on the host and the GPU. */
 export function gaussianNoise(seed: number, count: number): Float32Array;
+
+// ---- TensorRT (native/addon/tensorrt_binding.cc over the lotus_tensorrt<MAJOR>.so plugin) ----
+// Owned by the TensorRT backend work. Errors carry code ERR_LOTUS_TENSORRT with TensorRT's own
+// logged messages, or ERR_LOTUS_BACKEND_UNAVAILABLE when no plugin/libnvinfer loaded.
+
+export interface NativeTensorRTInfo {
+  available: boolean;
+  /** Why not, naming each plugin tried (`lotus_tensorrt11.so: libnvinfer.so.11: cannot open ...`). Null when available. */
+  reason: string | null;
+  /** The plugin that loaded. */
+  pluginPath: string | null;
+  /** TensorRT version the plugin was compiled against, e.g. "11.1.0". */
+  compiledVersion: string | null;
+  /** getInferLibVersion() of the libnvinfer that loaded, e.g. "11.1.0". */
+  libraryVersion: string | null;
+}
+
+/** Cached after the first call; never throws. */
+export function tensorrtInfo(): NativeTensorRTInfo;
+
+export interface NativeShapeProfile {
+  /** Input tensor name (`image`, `noise`). */
+  input: string;
+  min: number[];
+  opt: number[];
+  max: number[];
+}
+
+export interface NativeBuildOptions {
+  onnxPath: string;
+  /** CUDA device index (default 0). */
+  device?: number;
+  /** One range per network input; the same profile is added `lanes` times. */
+  profiles: NativeShapeProfile[];
+  /** Identical optimization profiles, one per concurrent execution context (default 1). */
+  lanes?: number;
+  /** Workspace memory pool limit; 0 = TensorRT's default. */
+  workspaceBytes?: number;
+  /** Builder optimization level 0..5 (default 3). */
+  optimizationLevel?: number;
+  /** FP16 engine (default true). TensorRT 11 needs an FP16 ONNX for it; TensorRT 10 also takes an FP32 ONNX. */
+  fp16?: boolean;
+  /** Read before the build and merged back after it (file lock + atomic rename). */
+  timingCachePath?: string | null;
+}
+
+export interface NativeBuildHandle {
+  /** The serialized engine (plan). Rejects with ERR_LOTUS_TENSORRT ("engine build cancelled" after cancel()). */
+  promise: Promise<Buffer>;
+  /** Asks the builder to stop at its next progress step. */
+  cancel(): void;
+}
+
+/** Builds an engine on a worker thread. `onProgress(phase, step, steps)` runs on the JS thread; throwing from it cancels. */
+export function buildEngine(
+  options: NativeBuildOptions,
+  onProgress?: ((phase: string, step: number, steps: number) => void) | null,
+): NativeBuildHandle;
+
+// ---- GPU data path (native/addon/gpu_session_binding.cc over core/gpu_pipeline) ----
+// Owned by the data-path work. One request = one CUDA stream from upload to download.
+
+export interface NativeGpuSessionOptions {
+  /** CUDA device index. */
+  device: number;
+  /** Concurrent requests (each an execution context + stream); at most the plan's optimization profiles. */
+  lanes: number;
+  /** Capture each lane's enqueue as a CUDA graph per input shape (falls back to plain enqueue when not capturable). */
+  cudaGraphs: boolean;
+  task: NativeTask;
+  /** 'generation' models take a `noise` input. */
+  mode: 'generation' | 'regression';
+  /** Pad multiple (model metadata, 8); must be a multiple of 8. */
+  sizeMultiple: number;
+  /** Idle bytes each buffer pool (device, pinned) keeps for reuse; default 1 GiB. */
+  maxPoolBytes?: number;
+}
+
+export interface NativeGpuRunOptions {
+  processingResolution: number;
+  /** Output resize from the processing size back to the input size. */
+  resample: NativeResample;
+  /** Noise seed (G models), an integer in [0, 2^53). */
+  seed: number;
+  /** Explicit noise [1, 4, paddedHeight / 8, paddedWidth / 8] (G models). */
+  noise?: Float32Array;
+}
+
+export interface NativeStageTimings {
+  /** Milliseconds measured with CUDA events on the request's stream. */
+  upload: number;
+  preprocess: number;
+  inference: number;
+  postprocess: number;
+  download: number;
+  total: number;
+}
+
+export interface NativeGpuRunResult {
+  /** Depth H*W or interleaved unit normals H*W*3, at the input size. */
+  data: Float32Array;
+  width: number;
+  height: number;
+  /** True when `data` is the pinned pool buffer itself (returned to the pool when garbage collected). */
+  zeroCopy: boolean;
+  timings: NativeStageTimings;
+}
+
+export interface NativePoolStats {
+  bytesInUse: number;
+  bytesCached: number;
+  peakBytes: number;
+  allocations: number;
+  reuses: number;
+  frees: number;
+}
+
+export interface NativeGpuMemoryStats {
+  device: NativePoolStats;
+  pinned: NativePoolStats;
+  inFlight: number;
+}
+
+export class GpuSession {
+  /** Deserializes the plan (synchronously) and creates the lanes. Throws ERR_LOTUS_BACKEND_UNAVAILABLE without a usable GPU. */
+  constructor(plan: Uint8Array, options: NativeGpuSessionOptions);
+  /** RGB8/RGBA8 HWC pixels -> prediction at the input size. Rejects with ERR_LOTUS_DISPOSED after close(). */
+  run(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, options: NativeGpuRunOptions): Promise<NativeGpuRunResult>;
+  memoryStats(): NativeGpuMemoryStats;
+  /** Rejects new runs; runs in flight complete, then the GPU resources are freed. */
+  close(): void;
+}

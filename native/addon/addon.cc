@@ -6,6 +6,9 @@ namespace {
 Napi::Object InitLotus(Napi::Env env, Napi::Object exports) {
   lotus::addon::InitBuildInfo(env, exports);
   lotus::addon::InitDeviceInfo(env, exports);
+  lotus::addon::InitTensorRT(env, exports);
+  lotus::addon::InitHostPipeline(env, exports);
+  lotus::addon::InitGpuSession(env, exports);
   return exports;
 }
 

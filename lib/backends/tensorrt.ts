@@ -1,0 +1,256 @@
+// TensorRT backend: an engine from the cache (or built once), run by the native GpuSession
+// (upload -> preprocess kernel -> enqueueV3 -> postprocess kernel -> download, one lane per request).
+import { BackendUnavailableError, DisposedError, InvalidArgumentError, fromNativeError } from '../errors';
+import { defaultCacheDir, EngineCache, type EngineBuildSettings, type EngineEnvironment } from '../engine-cache';
+import { deviceInfo, tensorrtInfo } from '../info';
+import type { ModelInfo } from '../model-metadata';
+import { native } from '../native';
+import type { ProfileSize, TensorRTOptions } from '../options';
+import type { Backend, BackendOutput, BackendRequest, RgbImage } from './backend';
+import type { NativeShapeProfile } from '../../binding';
+
+/** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
+export const TENSORRT_DEFAULTS = {
+  minSize: 256,
+  /** [height, width]: the reference's 768 long edge on a 4:3 landscape image. */
+  optSize: [576, 768] as [number, number],
+  maxSize: 1024,
+  maxBatch: 1,
+  lanes: 2,
+  optimizationLevel: 3,
+  workspaceBytes: 0,
+} as const;
+
+// The native GpuSession (native/addon/gpu_session_binding.cc), typed here by what this backend uses.
+interface GpuSessionTimings {
+  upload: number;
+  preprocess: number;
+  inference: number;
+  postprocess: number;
+  download: number;
+  total: number;
+}
+interface GpuSessionResult {
+  data: Float32Array;
+  width: number;
+  height: number;
+  zeroCopy: boolean;
+  timings: GpuSessionTimings;
+}
+interface GpuSessionHandle {
+  run(
+    pixels: Uint8Array, width: number, height: number, channels: 3 | 4,
+    options: { processingResolution: number; resample: 'nearest' | 'bilinear'; seed: number; noise?: Float32Array },
+  ): Promise<GpuSessionResult>;
+  close(): void;
+}
+type GpuSessionClass = new (
+  plan: Uint8Array,
+  options: { device: number; lanes: number; cudaGraphs: boolean; task: string; mode: string; sizeMultiple: number },
+) => GpuSessionHandle;
+
+function sides(size: ProfileSize): [height: number, width: number] {
+  return typeof size === 'number' ? [size, size] : [size[0], size[1]];
+}
+
+/**
+ * One optimization profile (TensorRT adds it once per lane): batch 1..maxBatch, H and W from
+ * minSize to maxSize in multiples of the model's size multiple, tuned for optSize.
+ */
+export function defaultProfiles(model: ModelInfo, options: TensorRTOptions = {}): NativeShapeProfile[] {
+  const multiple = model.sizeMultiple;
+  const maxBatch = options.maxBatch ?? TENSORRT_DEFAULTS.maxBatch;
+  const up = (n: number) => Math.ceil(n / multiple) * multiple;
+  const down = (n: number) => Math.floor(n / multiple) * multiple;
+  const [minH, minW] = sides(options.minSize ?? TENSORRT_DEFAULTS.minSize).map(up);
+  const [maxH, maxW] = sides(options.maxSize ?? TENSORRT_DEFAULTS.maxSize).map(down);
+  const [optH, optW] = sides(options.optSize ?? TENSORRT_DEFAULTS.optSize).map(up);
+  // The default opt (576x768) must fit a custom range: clamp it into [min, max].
+  const clampH = (n: number) => Math.min(Math.max(n, minH), maxH);
+  const clampW = (n: number) => Math.min(Math.max(n, minW), maxW);
+  if (minH > maxH || minW > maxW) {
+    throw new InvalidArgumentError('options.tensorrt.minSize',
+      `options.tensorrt.minSize (${minH}x${minW}) exceeds options.tensorrt.maxSize (${maxH}x${maxW}) after rounding to multiples of ${multiple}`);
+  }
+  if (options.optSize !== undefined && (clampH(optH) !== optH || clampW(optW) !== optW)) {
+    throw new InvalidArgumentError('options.tensorrt.optSize', `options.tensorrt.optSize (${optH}x${optW}) is outside [minSize, maxSize]`);
+  }
+  const image: NativeShapeProfile = {
+    input: 'image',
+    min: [1, 3, minH, minW],
+    opt: [1, 3, clampH(optH), clampW(optW)],
+    max: [maxBatch, 3, maxH, maxW],
+  };
+  if (model.mode !== 'generation') return [image];
+  const latent = (dims: number[]) => [dims[0], 4, dims[2] / 8, dims[3] / 8];
+  return [image, { input: 'noise', min: latent(image.min), opt: latent(image.opt), max: latent(image.max) }];
+}
+
+/** What the plan is valid for: plugin, libnvinfer, GPU and CUDA runtime (part of the cache key). */
+export function engineEnvironment(device: number): EngineEnvironment {
+  const trt = tensorrtInfo();
+  if (!trt.available) throw new BackendUnavailableError(`TensorRT is unavailable: ${trt.reason}`);
+  const devices = deviceInfo();
+  if (!devices.usable) throw new BackendUnavailableError(`no usable CUDA device: ${devices.reason}`);
+  const gpu = devices.devices.find((d) => d.index === device);
+  if (!gpu) {
+    throw new InvalidArgumentError('options.device', `options.device: no CUDA device ${device} (${devices.devices.length} visible)`);
+  }
+  return {
+    pluginVersion: trt.compiledVersion ?? 'unknown',
+    libraryVersion: trt.libraryVersion ?? 'unknown',
+    gpuName: gpu.name,
+    gpuUuid: gpu.uuid,
+    computeCapability: gpu.computeCapability,
+    cudaRuntimeMajor: Math.floor(devices.cudaRuntimeVersion / 1000),
+  };
+}
+
+export function buildSettings(model: ModelInfo, options: TensorRTOptions = {}): EngineBuildSettings {
+  return {
+    profiles: defaultProfiles(model, options),
+    lanes: options.lanes ?? TENSORRT_DEFAULTS.lanes,
+    workspaceBytes: options.workspaceBytes ?? TENSORRT_DEFAULTS.workspaceBytes,
+    optimizationLevel: options.optimizationLevel ?? TENSORRT_DEFAULTS.optimizationLevel,
+    // Always FP16: TensorRT 11 takes it from an FP16 ONNX (and refuses an FP32 one with a message
+    // naming the FP16 export); TensorRT 10 also converts an FP32 ONNX with its FP16 flag.
+    fp16: true,
+  };
+}
+
+export interface TensorRTBackendOptions {
+  device?: number;
+  tensorrt?: TensorRTOptions;
+  /** Cache events worth a warning (a rejected plan and why). */
+  onWarning?: (message: string) => void;
+}
+
+export class TensorRTBackend implements Backend {
+  readonly name = 'tensorrt' as const;
+  private session: GpuSessionHandle | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  private constructor(
+    session: GpuSessionHandle,
+    /** Whether the engine came from the cache or was built now. */
+    readonly engineSource: 'cache' | 'built',
+    /** The engine's cache key (its plan is `<cacheDir>/<key>.plan`). */
+    readonly engineKey: string,
+  ) {
+    this.session = session;
+  }
+
+  static async create(model: ModelInfo, options: TensorRTBackendOptions = {}): Promise<TensorRTBackend> {
+    const device = options.device ?? 0;
+    const trtOptions = options.tensorrt ?? {};
+    const binding = native() as unknown as { GpuSession?: GpuSessionClass };
+    const GpuSession = binding.GpuSession;
+    if (typeof GpuSession !== 'function') {
+      throw new BackendUnavailableError('this build of the native addon has no GPU session (GpuSession is missing)');
+    }
+    const environment = engineEnvironment(device);
+    const settings = buildSettings(model, trtOptions);
+    const cache = new EngineCache(trtOptions.cacheDir ?? defaultCacheDir());
+    const { key, onnx } = await cache.key(model.path, environment, settings);
+    const timingCachePath = trtOptions.timingCache === false ? null : cache.timingCachePath(environment);
+
+    const { value, source } = await cache.obtain({
+      key,
+      onnx,
+      environment,
+      settings,
+      build: () => buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress),
+      load: (plan) => {
+        try {
+          return new GpuSession(plan, {
+            device,
+            lanes: settings.lanes,
+            cudaGraphs: trtOptions.cudaGraphs ?? false,
+            task: model.task,
+            mode: model.mode,
+            sizeMultiple: model.sizeMultiple,
+          });
+        } catch (error) {
+          throw fromNativeError(error);
+        }
+      },
+      onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
+    });
+    return new TensorRTBackend(value, source, key);
+  }
+
+  run(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+    const session = this.session;
+    if (!session) return Promise.reject(new DisposedError('the TensorRT backend has been closed'));
+    const started = session
+      .run(image.data, image.width, image.height, image.channels, {
+        processingResolution: request.processingResolution,
+        resample: request.outputResample,
+        seed: request.seed,
+        ...(request.noise ? { noise: request.noise } : {}),
+      })
+      .then(
+        (result): BackendOutput => ({
+          data: result.data,
+          width: result.width,
+          height: result.height,
+          zeroCopy: result.zeroCopy,
+          timings: {
+            preprocess: result.timings.preprocess,
+            inference: result.timings.inference,
+            postprocess: result.timings.postprocess,
+            copy: result.timings.upload + result.timings.download,
+          },
+        }),
+        (error) => {
+          throw fromNativeError(error);
+        },
+      );
+    // Tracked for close(); the caller handles the rejection of `started`, not this copy.
+    const tracked: Promise<unknown> = started.catch(() => undefined).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    return started;
+  }
+
+  async close(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    this.session = undefined;
+    // The native session lets in-flight runs finish on their own; we wait so close() means done.
+    session.close();
+    await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+/** ONNX -> plan through the plugin, on a worker thread; progress arrives on the JS thread. */
+export async function buildPlan(
+  onnxPath: string,
+  device: number,
+  settings: EngineBuildSettings,
+  timingCachePath: string | null,
+  onProgress?: (phase: string, step: number, steps: number) => void,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  const handle = native().buildEngine(
+    {
+      onnxPath,
+      device,
+      profiles: settings.profiles,
+      lanes: settings.lanes,
+      workspaceBytes: settings.workspaceBytes,
+      optimizationLevel: settings.optimizationLevel,
+      fp16: settings.fp16,
+      timingCachePath,
+    },
+    onProgress ?? null,
+  );
+  const abort = () => handle.cancel();
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await handle.promise;
+  } catch (error) {
+    throw fromNativeError(error);
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
+}

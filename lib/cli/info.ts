@@ -1,0 +1,89 @@
+// `lotus info`: GPUs, driver, CUDA runtime, TensorRT availability and the cached engines.
+import os from 'node:os';
+import { defaultCacheDir } from '../engine-cache';
+import { deviceInfo, tensorrtInfo, type DeviceInfo } from '../info';
+import { flag, parse, stringOption } from './args';
+import { printJson } from './common';
+import { listCachedEngines } from './engines';
+
+/** CUDA's integer versions (12040) as "12.4". */
+export function cudaVersion(v: number): string | null {
+  if (!v) return null;
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+function safeDeviceInfo(): DeviceInfo | { error: string } {
+  try {
+    return deviceInfo();
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+const GiB = 1024 ** 3;
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  const { values } = parse('info', argv, {
+    'cache-dir': { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }, false);
+  const cacheDir = stringOption(values, 'cache-dir') ?? defaultCacheDir();
+  const device = safeDeviceInfo();
+  const trt = tensorrtInfo();
+  const engines = await listCachedEngines(cacheDir);
+  const cpus = os.cpus();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const version = (require('../../package.json') as { version: string }).version;
+
+  const doc = {
+    lotusTrt: version,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length },
+    cuda: 'error' in device
+      ? { error: device.error }
+      : {
+        usable: device.usable,
+        reason: device.reason,
+        driverVersion: cudaVersion(device.cudaDriverVersion),
+        runtimeVersion: cudaVersion(device.cudaRuntimeVersion),
+        devices: device.devices,
+      },
+    tensorrt: trt,
+    cache: { dir: cacheDir, engines },
+  };
+
+  if (flag(values, 'json')) {
+    printJson(doc);
+    return 0;
+  }
+  const lines: string[] = [];
+  lines.push(`lotus-trt ${version} (node ${process.version}, ${doc.platform})`);
+  lines.push(`CPU: ${doc.cpu.model} (${doc.cpu.cores} cores)`);
+  if ('error' in device) {
+    lines.push(`CUDA: device query failed: ${device.error}`);
+  } else {
+    lines.push(`NVIDIA driver: ${cudaVersion(device.cudaDriverVersion) ?? 'not installed'}; ` +
+      `CUDA runtime (static): ${cudaVersion(device.cudaRuntimeVersion) ?? 'unknown'}`);
+    if (device.devices.length === 0) lines.push(`GPUs: none${device.reason ? ` (${device.reason})` : ''}`);
+    for (const d of device.devices) {
+      lines.push(`GPU ${d.index}: ${d.name}, compute ${d.computeCapability.join('.')}, ` +
+        `${(d.totalMemory / GiB).toFixed(1)} GiB (${(d.freeMemory / GiB).toFixed(1)} free), ${d.multiProcessorCount} SMs`);
+    }
+    if (!device.usable && device.devices.length > 0 && device.reason) lines.push(`  not usable: ${device.reason}`);
+  }
+  if (trt.available) {
+    lines.push(`TensorRT: available, library ${trt.libraryVersion ?? '?'} (plugin built for ${trt.compiledVersion ?? '?'})`);
+  } else {
+    lines.push(`TensorRT: unavailable: ${trt.reason ?? 'unknown reason'}`);
+  }
+  lines.push(`TensorRT plugin: ${trt.pluginPath ?? 'none loaded'}`);
+  lines.push(`Engine cache: ${cacheDir} (${engines.length} engine${engines.length === 1 ? '' : 's'})`);
+  for (const e of engines) {
+    const size = e.planSize !== null ? `${(e.planSize / 1024 ** 2).toFixed(1)} MiB` : 'plan missing';
+    lines.push(`  ${e.key.slice(0, 16)}  ${e.onnx[0] ?? '?'}  ${e.gpu ?? '?'}  TensorRT ${e.tensorrt ?? '?'}  ${e.precision ?? '?'}  ${size}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,365 @@
+// The TensorRT engine cache (docs/design.md, "Engine cache"; docs/tensorrt.md for the key).
+// Native code only builds and deserializes plans; choosing, verifying and storing them is here.
+//
+// <cacheDir>/<key>.plan   the serialized engine
+// <cacheDir>/<key>.json   sidecar: the facts the key was made of + the plan's size and sha256
+// <cacheDir>/<key>.lock   held while one process builds that engine
+// <cacheDir>/onnx-hash/   memo of ONNX digests by (path, size, mtime, inode, ctime)
+// <cacheDir>/timing-*.cache  TensorRT timing caches (written by the plugin)
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { NativeShapeProfile } from '../binding';
+import { acquireLock, type LockOptions, writeFileAtomic } from './file-lock';
+import { externalDataFiles } from './onnx-external-data';
+
+/** Bump when the layout or the key's recipe changes: old entries then simply miss. */
+export const CACHE_FORMAT_VERSION = 1;
+
+/** The build options that change the engine (all of them go into the key). */
+export interface EngineBuildSettings {
+  profiles: NativeShapeProfile[];
+  lanes: number;
+  workspaceBytes: number;
+  optimizationLevel: number;
+  fp16: boolean;
+}
+
+/** What the engine was built with and for: a plan is only valid for the same facts. */
+export interface EngineEnvironment {
+  /** TensorRT version the plugin was compiled against ("11.1.0"). */
+  pluginVersion: string;
+  /** Version of the libnvinfer that loaded ("11.1.0"). */
+  libraryVersion: string;
+  gpuName: string;
+  gpuUuid: string;
+  computeCapability: [number, number];
+  cudaRuntimeMajor: number;
+}
+
+export interface OnnxFileFact {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface OnnxDigest {
+  /** sha256 over the ONNX bytes and every external data file it references. */
+  sha256: string;
+  files: OnnxFileFact[];
+}
+
+export interface EngineSidecar {
+  formatVersion: number;
+  key: string;
+  planSha256: string;
+  planSize: number;
+  onnx: OnnxDigest;
+  environment: EngineEnvironment;
+  settings: EngineBuildSettings;
+  createdAt: string;
+}
+
+/** `$LOTUS_CACHE_DIR`, else `$XDG_CACHE_HOME/lotus-trt`, else `~/.cache/lotus-trt`. */
+export function defaultCacheDir(): string {
+  if (process.env.LOTUS_CACHE_DIR) return path.resolve(process.env.LOTUS_CACHE_DIR);
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'lotus-trt');
+}
+
+/** JSON with object keys sorted at every level and undefined members dropped: a stable digest input. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('canonicalJson: non-finite number');
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, member]) => member !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
+}
+
+function sha256(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+/** The cache key: sha256 of the canonical JSON of everything that makes a plan valid. */
+export function engineCacheKey(onnx: OnnxDigest, environment: EngineEnvironment, settings: EngineBuildSettings): string {
+  return sha256(canonicalJson({ formatVersion: CACHE_FORMAT_VERSION, onnx: onnx.sha256, environment, settings }));
+}
+
+async function hashFileInto(hash: crypto.Hash, file: string): Promise<void> {
+  const stream = fs.createReadStream(file, { highWaterMark: 4 << 20 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await hashFileInto(hash, file);
+  return hash.digest('hex');
+}
+
+interface StatSignature {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  ctimeMs: number;
+}
+
+function signature(stat: fs.Stats): StatSignature {
+  return { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, ctimeMs: stat.ctimeMs };
+}
+
+interface MemoEntry {
+  formatVersion: number;
+  files: { path: string; stat: StatSignature }[];
+  digest: OnnxDigest;
+}
+
+const memory = new Map<string, MemoEntry>();
+
+async function memoStillValid(entry: MemoEntry): Promise<boolean> {
+  for (const file of entry.files) {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(file.path);
+    } catch {
+      return false;
+    }
+    if (canonicalJson(signature(stat)) !== canonicalJson(file.stat)) return false;
+  }
+  return entry.files.length > 0;
+}
+
+export interface HashOnnxResult {
+  digest: OnnxDigest;
+  /** True when the digest came from the memo (no file was read). */
+  memoized: boolean;
+}
+
+/**
+ * Digest of an ONNX model and its external data. Full-size models are GBs, so the digest is
+ * memoized in memory and, with `memoDir`, on disk, keyed by each file's size, mtime, inode and
+ * ctime: any change to any of the files re-hashes.
+ */
+export async function hashOnnx(onnxPath: string, memoDir?: string): Promise<HashOnnxResult> {
+  const absolute = path.resolve(onnxPath);
+  const memoFile = memoDir ? path.join(memoDir, `${sha256(absolute)}.json`) : undefined;
+  let entry = memory.get(absolute);
+  if (!entry && memoFile) {
+    try {
+      const parsed = JSON.parse(await fs.promises.readFile(memoFile, 'utf8')) as MemoEntry;
+      if (parsed.formatVersion === CACHE_FORMAT_VERSION) entry = parsed;
+    } catch {
+      entry = undefined; // missing or unreadable memo: hash again
+    }
+  }
+  if (entry && (await memoStillValid(entry))) {
+    memory.set(absolute, entry);
+    return { digest: entry.digest, memoized: true };
+  }
+
+  const files = [absolute, ...externalDataFiles(absolute)];
+  const before = await Promise.all(files.map((file) => fs.promises.stat(file)));
+  const hash = crypto.createHash('sha256');
+  for (let i = 0; i < files.length; i++) {
+    // Name (relative to the model) and size frame each file, so moving bytes between files changes the digest.
+    hash.update(`${i === 0 ? '' : path.relative(path.dirname(absolute), files[i])}\0${before[i].size}\0`);
+    await hashFileInto(hash, files[i]);
+  }
+  const after = await Promise.all(files.map((file) => fs.promises.stat(file)));
+  const digest: OnnxDigest = {
+    sha256: hash.digest('hex'),
+    files: files.map((file, i) => ({ path: file, size: before[i].size, mtimeMs: before[i].mtimeMs })),
+  };
+  const stable = files.every((_, i) => canonicalJson(signature(before[i])) === canonicalJson(signature(after[i])));
+  if (stable) {
+    // A file that changed while being hashed is not memoized: the next call hashes it again.
+    const fresh: MemoEntry = {
+      formatVersion: CACHE_FORMAT_VERSION,
+      files: files.map((file, i) => ({ path: file, stat: signature(before[i]) })),
+      digest,
+    };
+    memory.set(absolute, fresh);
+    if (memoFile) await writeFileAtomic(memoFile, JSON.stringify(fresh)).catch(() => undefined);
+  }
+  return { digest, memoized: false };
+}
+
+/** Forgets in-memory ONNX digests (tests; the on-disk memo is checked against file stats anyway). */
+export function clearOnnxHashMemo(): void {
+  memory.clear();
+}
+
+/** True for the native error of a plan TensorRT refused (stale version, corrupt bytes). */
+export function isDeserializeFailure(error: unknown): boolean {
+  return error instanceof Error && /deserialize failed/.test(error.message);
+}
+
+export interface CacheReadResult {
+  plan?: Buffer;
+  sidecar?: EngineSidecar;
+  /** Why an existing entry was rejected (and deleted); undefined on a hit or a plain miss. */
+  rejected?: string;
+}
+
+export interface ObtainRequest<T> {
+  key: string;
+  onnx: OnnxDigest;
+  environment: EngineEnvironment;
+  settings: EngineBuildSettings;
+  /** Builds the plan (called with this engine's lock held: no other process builds it meanwhile). */
+  build(): Promise<Buffer>;
+  /** Turns a plan into the usable object; throwing a "deserialize failed" error triggers a rebuild. */
+  load(plan: Buffer): T | Promise<T>;
+  /** Told when an entry is rejected (hash mismatch, corrupt sidecar, deserialize failure). */
+  onRejected?(reason: string): void;
+}
+
+export interface ObtainResult<T> {
+  value: T;
+  source: 'cache' | 'built';
+}
+
+export class EngineCache {
+  readonly dir: string;
+  private readonly lockOptions: LockOptions;
+
+  constructor(dir: string = defaultCacheDir(), lockOptions: LockOptions = {}) {
+    this.dir = path.resolve(dir);
+    this.lockOptions = lockOptions;
+  }
+
+  planPath(key: string): string {
+    return path.join(this.dir, `${key}.plan`);
+  }
+
+  sidecarPath(key: string): string {
+    return path.join(this.dir, `${key}.json`);
+  }
+
+  lockPath(key: string): string {
+    return path.join(this.dir, `${key}.lock`);
+  }
+
+  get memoDir(): string {
+    return path.join(this.dir, 'onnx-hash');
+  }
+
+  /** One timing cache per GPU model and TensorRT version: entries are only reusable there. */
+  timingCachePath(environment: EngineEnvironment): string {
+    const gpu = `${environment.gpuName}-sm${environment.computeCapability.join('')}`.replace(/[^A-Za-z0-9._-]+/g, '_');
+    return path.join(this.dir, `timing-${gpu}-trt${environment.libraryVersion}.cache`);
+  }
+
+  /** The key of a model + environment + settings (hashing the ONNX through the memo). */
+  async key(onnxPath: string, environment: EngineEnvironment, settings: EngineBuildSettings) {
+    const { digest } = await hashOnnx(onnxPath, this.memoDir);
+    return { key: engineCacheKey(digest, environment, settings), onnx: digest };
+  }
+
+  /** A verified plan, or nothing. An entry that fails verification is deleted. */
+  async read(key: string): Promise<CacheReadResult> {
+    let sidecarText: string;
+    try {
+      sidecarText = await fs.promises.readFile(this.sidecarPath(key), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // A plan without a sidecar is a write that never committed.
+      if (fs.existsSync(this.planPath(key))) return this.reject(key, 'plan without sidecar');
+      return {};
+    }
+    let sidecar: EngineSidecar;
+    try {
+      sidecar = JSON.parse(sidecarText) as EngineSidecar;
+    } catch {
+      return this.reject(key, 'sidecar is not valid JSON');
+    }
+    if (sidecar.formatVersion !== CACHE_FORMAT_VERSION || sidecar.key !== key) {
+      return this.reject(key, 'sidecar does not describe this key');
+    }
+    let plan: Buffer;
+    try {
+      plan = await fs.promises.readFile(this.planPath(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return this.reject(key, 'plan file missing');
+    }
+    if (plan.length !== sidecar.planSize) {
+      return this.reject(key, `plan size ${plan.length} != ${sidecar.planSize} in the sidecar`);
+    }
+    const actual = crypto.createHash('sha256').update(plan).digest('hex');
+    if (actual !== sidecar.planSha256) return this.reject(key, 'plan sha256 does not match the sidecar');
+    return { plan, sidecar };
+  }
+
+  /** Stores a plan atomically: plan first, then the sidecar that commits it. */
+  async write(
+    key: string,
+    plan: Uint8Array,
+    facts: { onnx: OnnxDigest; environment: EngineEnvironment; settings: EngineBuildSettings },
+  ): Promise<EngineSidecar> {
+    const sidecar: EngineSidecar = {
+      formatVersion: CACHE_FORMAT_VERSION,
+      key,
+      planSha256: crypto.createHash('sha256').update(plan).digest('hex'),
+      planSize: plan.length,
+      onnx: facts.onnx,
+      environment: facts.environment,
+      settings: facts.settings,
+      createdAt: new Date().toISOString(),
+    };
+    await fs.promises.rm(this.sidecarPath(key), { force: true }); // never a new plan under an old sidecar
+    await writeFileAtomic(this.planPath(key), plan);
+    await writeFileAtomic(this.sidecarPath(key), `${JSON.stringify(sidecar, null, 2)}\n`);
+    return sidecar;
+  }
+
+  async remove(key: string): Promise<void> {
+    await fs.promises.rm(this.sidecarPath(key), { force: true });
+    await fs.promises.rm(this.planPath(key), { force: true });
+  }
+
+  /**
+   * The cached engine if it verifies and loads; otherwise builds it (one process at a time per
+   * key), stores it and loads that.
+   */
+  async obtain<T>(request: ObtainRequest<T>): Promise<ObtainResult<T>> {
+    const fromCache = async (): Promise<ObtainResult<T> | undefined> => {
+      const cached = await this.read(request.key);
+      if (cached.rejected) request.onRejected?.(cached.rejected);
+      if (!cached.plan) return undefined;
+      try {
+        return { value: await request.load(cached.plan), source: 'cache' };
+      } catch (error) {
+        if (!isDeserializeFailure(error)) throw error;
+        await this.remove(request.key);
+        request.onRejected?.((error as Error).message);
+        return undefined;
+      }
+    };
+
+    const hit = await fromCache();
+    if (hit) return hit;
+    await fs.promises.mkdir(this.dir, { recursive: true });
+    const lock = await acquireLock(this.lockPath(request.key), this.lockOptions);
+    let plan: Buffer;
+    try {
+      // Another process may have built it while we waited for the lock.
+      const built = await fromCache();
+      if (built) return built;
+      plan = await request.build();
+      await this.write(request.key, plan, request);
+    } finally {
+      await lock.release();
+    }
+    return { value: await request.load(plan), source: 'built' };
+  }
+
+  private async reject(key: string, reason: string): Promise<CacheReadResult> {
+    await this.remove(key);
+    return { rejected: reason };
+  }
+}

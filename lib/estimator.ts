@@ -1,0 +1,171 @@
+// createEstimator() and LotusEstimator: validation, backend selection and the request lifecycle.
+import type { Backend, Timings } from './backends/backend';
+import { createCpuBackend } from './backends/cpu';
+import { BackendUnavailableError, DisposedError, InvalidArgumentError, LotusError, ModelError } from './errors';
+import { planRequest } from './geometry';
+import { loadImage, type ImageInput } from './image-input';
+import { deviceInfo, tensorrtInfo } from './info';
+import { readModelInfo, type ModelInfo } from './model-metadata';
+import {
+  resolveEstimateOptions,
+  resolveEstimatorOptions,
+  type EstimateOptions,
+  type EstimatorOptions,
+  type ResolvedEstimatorOptions,
+} from './options';
+import { DepthResult, NormalResult, type EstimateResult } from './results';
+import { nonEmptyString } from './validate';
+
+/** Loads lib/backends/tensorrt.ts only when TensorRT is wanted: CPU-only use never touches it. */
+async function loadTensorRTBackend(): Promise<typeof import('./backends/tensorrt.js')> {
+  try {
+    return await import('./backends/tensorrt.js');
+  } catch (error) {
+    throw new BackendUnavailableError(`the TensorRT backend module failed to load: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Why TensorRT cannot run here, or null when it may (the engine build can still fail). */
+function tensorrtUnavailableReason(deviceIndex: number): string | null {
+  try {
+    const device = deviceInfo();
+    if (!device.usable) return `no usable CUDA device: ${device.reason ?? 'unknown reason'}`;
+    if (deviceIndex >= device.devices.length) {
+      throw new InvalidArgumentError(
+        'options.device',
+        `options.device: expected a CUDA device index below ${device.devices.length}, received ${deviceIndex}`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
+    return `CUDA device query failed: ${(error as Error).message}`;
+  }
+  const trt = tensorrtInfo();
+  return trt.available ? null : `TensorRT is not available: ${trt.reason}`;
+}
+
+async function createTensorRT(model: ModelInfo, options: ResolvedEstimatorOptions): Promise<Backend> {
+  const reason = tensorrtUnavailableReason(options.device);
+  if (reason) throw new BackendUnavailableError(`backend 'tensorrt' is unavailable: ${reason}`);
+  const { TensorRTBackend } = await loadTensorRTBackend();
+  return TensorRTBackend.create(model, { device: options.device, tensorrt: options.tensorrt, onWarning: options.onWarning });
+}
+
+async function selectBackend(model: ModelInfo, options: ResolvedEstimatorOptions): Promise<Backend> {
+  switch (options.backend) {
+    case 'cpu':
+      return createCpuBackend(model, options.cpu);
+    case 'tensorrt':
+      return createTensorRT(model, options);
+    case 'auto':
+      try {
+        return await createTensorRT(model, options);
+      } catch (error) {
+        if (!(error instanceof BackendUnavailableError)) throw error;
+        options.onWarning(`lotus-trt: using the CPU backend (onnxruntime), much slower than TensorRT: ${error.message}`);
+        return createCpuBackend(model, options.cpu);
+      }
+  }
+}
+
+export class LotusEstimator {
+  /** The model's contract, read from its ONNX metadata. */
+  readonly model: ModelInfo;
+  readonly backend: 'tensorrt' | 'cpu';
+  private readonly impl: Backend;
+  private readonly options: ResolvedEstimatorOptions;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closing: Promise<void> | undefined;
+
+  /** Use createEstimator(). */
+  constructor(model: ModelInfo, impl: Backend, options: ResolvedEstimatorOptions) {
+    this.model = model;
+    this.impl = impl;
+    this.backend = impl.name;
+    this.options = options;
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Depth or normals, by the model's task. Concurrent calls are safe. */
+  estimate(image: ImageInput, options?: EstimateOptions): Promise<EstimateResult> {
+    if (this.closing) return Promise.reject(new DisposedError('estimate(): the estimator has been closed'));
+    const request = this.run(image, options);
+    this.inFlight.add(request);
+    const forget = () => this.inFlight.delete(request);
+    request.then(forget, forget);
+    return request;
+  }
+
+  /** estimate() for depth models; rejects with ModelError on a normal model. */
+  async depth(image: ImageInput, options?: EstimateOptions): Promise<DepthResult> {
+    this.expectTask('depth');
+    return (await this.estimate(image, options)) as DepthResult;
+  }
+
+  /** estimate() for normal models; rejects with ModelError on a depth model. */
+  async normal(image: ImageInput, options?: EstimateOptions): Promise<NormalResult> {
+    this.expectTask('normal');
+    return (await this.estimate(image, options)) as NormalResult;
+  }
+
+  /** Waits for in-flight requests, then releases the backend. Idempotent; later calls reject. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.inFlight]);
+      await this.impl.close();
+    })();
+    return this.closing;
+  }
+
+  private expectTask(task: 'depth' | 'normal'): void {
+    if (this.closing) throw new DisposedError(`${task}(): the estimator has been closed`);
+    if (this.model.task !== task) {
+      throw new ModelError(`${task}(): ${this.model.path} is a ${this.model.task} model; use ${this.model.task}() or estimate()`);
+    }
+  }
+
+  private async run(image: ImageInput, options: EstimateOptions | undefined): Promise<EstimateResult> {
+    const resolved = resolveEstimateOptions(options, this.options, this.model);
+    const start = performance.now();
+    const pixels = await loadImage(image, 'image');
+    const decoded = performance.now();
+    planRequest(pixels.width, pixels.height, resolved, this.model);
+    const output = await this.impl.run(pixels, resolved);
+    const ran = performance.now();
+    const perPixel = this.model.task === 'depth' ? 1 : 3;
+    if (output.width !== pixels.width || output.height !== pixels.height || output.data.length !== pixels.width * pixels.height * perPixel) {
+      throw new LotusError('ERR_LOTUS_MODEL', `the ${this.backend} backend returned ${output.width}x${output.height} (${output.data.length} values) for a ${pixels.width}x${pixels.height} image`);
+    }
+    // Backend-owned memory is copied out so that results stay valid after later requests.
+    const data = output.zeroCopy ? output.data.slice() : output.data;
+    const end = performance.now();
+    const timings: Timings = {
+      decode: decoded - start,
+      preprocess: output.timings.preprocess ?? 0,
+      inference: output.timings.inference ?? 0,
+      postprocess: output.timings.postprocess ?? 0,
+      copy: (output.timings.copy ?? 0) + (end - ran),
+      total: end - start,
+    };
+    return this.model.task === 'depth'
+      ? new DepthResult(pixels.width, pixels.height, data, this.model.disparity, timings)
+      : new NormalResult(pixels.width, pixels.height, data, timings);
+  }
+}
+
+/** Reads the model's metadata, picks a backend and prepares it (a TensorRT engine may be built). */
+export async function createEstimator(modelPath: string, options?: EstimatorOptions): Promise<LotusEstimator> {
+  const path = nonEmptyString(modelPath, 'modelPath');
+  const partial = resolveEstimatorOptions(options);
+  const model = readModelInfo(path);
+  const resolved: ResolvedEstimatorOptions = {
+    ...partial,
+    processingResolution: partial.processingResolution ?? model.processingResolution,
+  };
+  const backend = await selectBackend(model, resolved);
+  return new LotusEstimator(model, backend, resolved);
+}

@@ -1,0 +1,75 @@
+// deviceInfo() / tensorrtInfo(): what this machine offers, for diagnostics and backend choice.
+import { native } from './native';
+
+export interface DeviceProperties {
+  index: number;
+  name: string;
+  uuid: string;
+  computeCapability: [number, number];
+  totalMemory: number;
+  freeMemory: number;
+  multiProcessorCount: number;
+}
+
+export interface DeviceInfo {
+  /** CUDA runtime the addon was built with (e.g. 13000). */
+  cudaRuntimeVersion: number;
+  /** 0 when no NVIDIA driver is installed. */
+  cudaDriverVersion: number;
+  usable: boolean;
+  /** Why no device is usable; null when one is. */
+  reason: string | null;
+  devices: DeviceProperties[];
+}
+
+export interface TensorRTInfo {
+  available: boolean;
+  /** Why TensorRT cannot be used; null when it can. */
+  reason: string | null;
+  pluginPath: string | null;
+  /** TensorRT version the loaded plugin was compiled against. */
+  compiledVersion: string | null;
+  /** Version of the libnvinfer the plugin loaded. */
+  libraryVersion: string | null;
+}
+
+export function deviceInfo(): DeviceInfo {
+  const info = native().deviceInfo();
+  return {
+    cudaRuntimeVersion: info.cudaRuntimeVersion,
+    cudaDriverVersion: info.cudaDriverVersion,
+    usable: info.usable,
+    reason: info.reason,
+    devices: info.devices.map((d) => ({ ...d, computeCapability: [d.computeCapability[0], d.computeCapability[1]] })),
+  };
+}
+
+function unavailable(reason: string): TensorRTInfo {
+  return { available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null };
+}
+
+const stringOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+/** Never throws: an addon without TensorRT support, or a failing probe, reports unavailable. */
+export function tensorrtInfo(): TensorRTInfo {
+  let probe: unknown;
+  try {
+    probe = (native() as unknown as { tensorrtInfo?: unknown }).tensorrtInfo;
+  } catch (error) {
+    return unavailable(`the native addon failed to load: ${(error as Error).message}`);
+  }
+  if (typeof probe !== 'function') return unavailable('this build of the native addon has no TensorRT support (tensorrtInfo is missing)');
+  try {
+    const info = (probe as () => Record<string, unknown>)();
+    const available = info.available === true;
+    return {
+      available,
+      reason: available ? null : stringOrNull(info.reason) ?? 'TensorRT is unavailable (no reason given)',
+      pluginPath: stringOrNull(info.pluginPath),
+      compiledVersion: stringOrNull(info.compiledVersion),
+      libraryVersion: stringOrNull(info.libraryVersion),
+    };
+  } catch (error) {
+    return unavailable(`probing TensorRT failed: ${(error as Error).message}`);
+  }
+}

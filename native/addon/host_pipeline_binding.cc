@@ -1,0 +1,195 @@
+// preprocess / postprocess / colorizeDepth / gaussianNoise: the host pixel math for the CPU backend.
+// preprocess and postprocess run on the libuv pool (Napi::AsyncWorker); arguments are checked and
+// copied on the JS thread so the worker never touches JS memory.
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "addon/arg_parse.h"
+#include "addon/bindings.h"
+#include "addon/external_buffer.h"
+#include "addon/js_errors.h"
+#include "core/host_pipeline.h"
+
+namespace lotus::addon {
+namespace {
+
+// An AsyncWorker whose failure keeps the core error's type (code, parameter) for the rejection.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  virtual void Run() = 0;
+  virtual Napi::Value Result(Napi::Env env) = 0;
+
+ private:
+  void Execute() override {
+    try {
+      Run();
+    } catch (const Error& error) {
+      error_ = std::make_unique<Error>(error);
+      if (const auto* argument = dynamic_cast<const ArgumentError*>(&error)) {
+        argumentError_ = std::make_unique<ArgumentError>(*argument);
+      }
+      SetError(error.what());
+    } catch (const std::exception& error) {
+      SetError(error.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(Result(env));
+    } catch (const Napi::Error& error) {
+      deferred_.Reject(error.Value());
+    }
+  }
+  void OnError(const Napi::Error& error) override {
+    Napi::Env env = Env();
+    if (argumentError_) {
+      deferred_.Reject(toJsError(env, *argumentError_).Value());
+    } else if (error_) {
+      deferred_.Reject(toJsError(env, *error_).Value());
+    } else {
+      deferred_.Reject(error.Value());
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<Error> error_;
+  std::unique_ptr<ArgumentError> argumentError_;
+};
+
+class PreprocessWorker : public PromiseWorker {
+ public:
+  PreprocessWorker(Napi::Env env, PreprocessPlan plan, std::vector<uint8_t> pixels)
+      : PromiseWorker(env), plan_(plan), pixels_(std::move(pixels)) {}
+
+ protected:
+  void Run() override { tensor_ = hostPreprocess(plan_, pixels_.data(), pixels_.size()); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("tensor", floatVectorToJs(env, std::move(tensor_)));
+    Napi::Array shape = Napi::Array::New(env, 4);
+    shape.Set(0u, 1);
+    shape.Set(1u, 3);
+    shape.Set(2u, plan_.paddedHeight);
+    shape.Set(3u, plan_.paddedWidth);
+    result.Set("shape", shape);
+    result.Set("resizedWidth", plan_.resizedWidth);
+    result.Set("resizedHeight", plan_.resizedHeight);
+    return result;
+  }
+
+ private:
+  PreprocessPlan plan_;
+  std::vector<uint8_t> pixels_;
+  std::vector<float> tensor_;
+};
+
+class PostprocessWorker : public PromiseWorker {
+ public:
+  PostprocessWorker(Napi::Env env, PostprocessPlan plan, std::vector<float> prediction)
+      : PromiseWorker(env), plan_(plan), prediction_(std::move(prediction)) {}
+
+ protected:
+  void Run() override { output_ = hostPostprocess(plan_, prediction_.data(), prediction_.size()); }
+  Napi::Value Result(Napi::Env env) override { return floatVectorToJs(env, std::move(output_)); }
+
+ private:
+  PostprocessPlan plan_;
+  std::vector<float> prediction_;
+  std::vector<float> output_;
+};
+
+Napi::Value Preprocess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    int64_t width = requireInteger(info[1], "width", 1, kMaxDimension);
+    int64_t height = requireInteger(info[2], "height", 1, kMaxDimension);
+    int64_t channels = requireInteger(info[3], "channels", 3, 4);
+    Napi::Object options = requireObject(info[4], "options");
+    int64_t resolution = requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension);
+    int64_t multiple = requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 1, kMaxSizeMultiple);
+    PreprocessPlan plan = planPreprocess(width, height, channels, resolution, multiple);
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw ArgumentError("pixels", "a Uint8Array");
+    }
+    checkPixelBytes(plan, info[0].As<Napi::Uint8Array>().ByteLength());
+    auto* worker = new PreprocessWorker(env, plan, copyUint8Array(info[0], "pixels"));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value Postprocess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    Napi::Float32Array prediction = requireFloat32Array(info[0], "prediction");
+    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != 4) {
+      throw ArgumentError("shape", "[1, 3, height, width]");
+    }
+    Napi::Array shape = info[1].As<Napi::Array>();
+    requireInteger(shape.Get(0u), "shape[0]", 1, 1);
+    requireInteger(shape.Get(1u), "shape[1]", 3, 3);
+    int64_t paddedHeight = requireInteger(shape.Get(2u), "shape[2]", 1, kMaxPaddedDimension);
+    int64_t paddedWidth = requireInteger(shape.Get(3u), "shape[3]", 1, kMaxPaddedDimension);
+    Napi::Object options = requireObject(info[2], "options");
+    Task task = requireOneOf(options.Get("task"), "task", {"depth", "normal"}) == "depth" ? Task::Depth : Task::Normal;
+    Resample resample = requireOneOf(options.Get("resample"), "resample", {"nearest", "bilinear"}) == "nearest"
+                            ? Resample::Nearest
+                            : Resample::Bilinear;
+    int64_t resizedWidth = requireInteger(options.Get("resizedWidth"), "resizedWidth", 1, kMaxPaddedDimension);
+    int64_t resizedHeight = requireInteger(options.Get("resizedHeight"), "resizedHeight", 1, kMaxPaddedDimension);
+    int64_t outputWidth = requireInteger(options.Get("outputWidth"), "outputWidth", 1, kMaxDimension);
+    int64_t outputHeight = requireInteger(options.Get("outputHeight"), "outputHeight", 1, kMaxDimension);
+    PostprocessPlan plan = planPostprocess(task, resample, paddedWidth, paddedHeight, resizedWidth, resizedHeight,
+                                           outputWidth, outputHeight);
+    if (prediction.ElementLength() != plan.predictionElements()) {
+      throw ArgumentError("prediction", "3 * shape[2] * shape[3] = " + std::to_string(plan.predictionElements()) +
+                                            " elements, got " + std::to_string(prediction.ElementLength()));
+    }
+    auto* worker = new PostprocessWorker(env, plan, copyFloat32Array(prediction, "prediction"));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value ColorizeDepth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    Napi::Float32Array depth = requireFloat32Array(info[0], "depth");
+    int64_t width = requireInteger(info[1], "width", 1, kMaxDimension);
+    int64_t height = requireInteger(info[2], "height", 1, kMaxDimension);
+    bool reverse = requireBoolean(info[3], "reverse");
+    // Synchronous: one pass over H*W floats, cheaper than a thread hop.
+    return byteVectorToJs(env, hostColorizeDepth(depth.Data(), depth.ElementLength(), width, height, reverse));
+  });
+}
+
+Napi::Value GaussianNoise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    // Seeds are JS integers: 0 .. 2^53 - 1 map to the 64-bit Philox key.
+    uint64_t seed = static_cast<uint64_t>(requireInteger(info[0], "seed", 0, (int64_t{1} << 53) - 1));
+    int64_t count = requireInteger(info[1], "count", 0, static_cast<int64_t>(kMaxNoiseElements));
+    std::vector<float> samples(static_cast<size_t>(count));
+    hostGaussianNoise(seed, samples.data(), samples.size());
+    return floatVectorToJs(env, std::move(samples));
+  });
+}
+
+}  // namespace
+
+void InitHostPipeline(Napi::Env env, Napi::Object exports) {
+  exports.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
+  exports.Set("postprocess", Napi::Function::New(env, Postprocess, "postprocess"));
+  exports.Set("colorizeDepth", Napi::Function::New(env, ColorizeDepth, "colorizeDepth"));
+  exports.Set("gaussianNoise", Napi::Function::New(env, GaussianNoise, "gaussianNoise"));
+}
+
+}  // namespace lotus::addon

@@ -1,0 +1,80 @@
+// The GPU request path over lotus::Engine: N lanes, each an EngineLane + its own stream + events.
+// One request runs on one stream from upload to download and synchronises only that stream:
+// pinned staging -> H2D -> preprocess kernel into the engine input -> (G) noise kernel -> enqueue
+// (optionally a CUDA graph per lane and shape) -> postprocess kernel -> D2H into a pinned lease.
+// run() blocks until a lane is free: call it from a worker thread, never the JS thread.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/engine.h"
+#include "core/memory_pool.h"
+#include "core/pipeline_geometry.h"
+
+namespace lotus {
+
+struct GpuPipelineOptions {
+  int device = 0;
+  int lanes = 1;
+  bool cudaGraphs = false;
+  Task task = Task::Depth;
+  bool generation = true;  // G models take `noise`
+  int sizeMultiple = 8;
+  size_t maxPoolBytes = size_t{1} << 30;  // idle bytes kept per pool (device, pinned)
+};
+
+struct GpuRequest {
+  const uint8_t* pixels = nullptr;
+  size_t byteLength = 0;
+  int width = 0, height = 0, channels = 3;
+  int processingResolution = 0;
+  Resample resample = Resample::Nearest;
+  uint64_t seed = 0;
+  const float* noise = nullptr;  // explicit [1, 4, h/8, w/8] noise (G models), else generated from seed
+  size_t noiseElements = 0;
+};
+
+struct StageTimings {  // milliseconds, from CUDA events on the request's stream
+  double upload = 0, preprocess = 0, inference = 0, postprocess = 0, download = 0, total = 0;
+};
+
+struct GpuResult {
+  Lease output;  // pinned float32: depth H*W or normals H*W*3
+  size_t elements = 0;
+  int width = 0, height = 0;
+  StageTimings timings;
+};
+
+class GpuPipeline {
+ public:
+  GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOptions& options);
+  ~GpuPipeline();
+  GpuPipeline(const GpuPipeline&) = delete;
+  GpuPipeline& operator=(const GpuPipeline&) = delete;
+
+  GpuResult run(const GpuRequest& request);
+  PoolStats devicePoolStats() const { return devicePool_->stats(); }
+  PoolStats pinnedPoolStats() const { return pinnedPool_->stats(); }
+
+ private:
+  struct Lane;
+  Lane& acquireLane();
+  void releaseLane(Lane& lane);
+  void infer(Lane& lane, const PreprocessPlan& plan);
+
+  std::shared_ptr<Engine> engine_;
+  GpuPipelineOptions options_;
+  std::string imageName_, noiseName_, predictionName_;
+  DType imageType_ = DType::Float32, noiseType_ = DType::Float32, predictionType_ = DType::Float32;
+  std::shared_ptr<MemoryPool> devicePool_, pinnedPool_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::mutex mutex_;
+  std::condition_variable laneFreed_;
+  std::vector<Lane*> freeLanes_;
+};
+
+}  // namespace lotus

@@ -1,0 +1,203 @@
+// TensorRT backend on a real GPU: engine build, cache hit/miss/corruption, parity with the CPU
+// path, concurrency over lanes, and TensorRT's own errors surfacing as TensorRTError.
+// Skips (with the reason in the suite name) where there is no usable GPU, no TensorRT or no fixture.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend, BackendRequest, RgbImage } from '../../lib/backends/backend';
+import { CpuBackend } from '../../lib/backends/cpu';
+import { buildPlan, buildSettings, TensorRTBackend } from '../../lib/backends/tensorrt';
+import { EngineCache } from '../../lib/engine-cache';
+import { TensorRTError } from '../../lib/errors';
+import { deviceInfo, tensorrtInfo } from '../../lib/info';
+import { readModelInfo } from '../../lib/model-metadata';
+import { native } from '../../lib/native';
+
+const fixtures = path.join(__dirname, '..', 'fixtures');
+const fp16Model = path.join(fixtures, 'tiny-depth-g.fp16.onnx');
+const fp32Model = path.join(fixtures, 'tiny-depth-g.onnx');
+
+function skipReason(): string | undefined {
+  const device = deviceInfo();
+  if (!device.usable) return `no usable CUDA device: ${device.reason}`;
+  const trt = tensorrtInfo();
+  if (!trt.available) return `TensorRT unavailable: ${trt.reason}`;
+  if (!fs.existsSync(fp16Model)) return `fixture ${fp16Model} is missing`;
+  if (!fs.existsSync(fp32Model)) return `fixture ${fp32Model} is missing`;
+  return undefined;
+}
+const reason = skipReason();
+
+// FP16 engine vs FP32 onnxruntime on the same image and noise. Outputs are in [0, 1]; FP16 has an
+// 11-bit mantissa (~5e-4 relative) and the tiny graph accumulates a few hundred such roundings.
+const PARITY_MAX_ABS = 2e-2;
+const PARITY_MEAN_ABS = 3e-3;
+
+function testImage(width: number, height: number, seed = 1): RgbImage {
+  const data = new Uint8Array(width * height * 3);
+  let state = seed;
+  for (let i = 0; i < data.length; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    const x = (i / 3) % width;
+    const y = Math.floor(i / 3 / width);
+    data[i] = ((x * 255) / width + (y * 97) / height + (state >>> 24) / 8) & 0xff;
+  }
+  return { data, width, height, channels: 3 };
+}
+
+const request: BackendRequest = { processingResolution: 0, outputResample: 'nearest', seed: 7 };
+
+function diff(a: Float32Array, b: Float32Array) {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.length };
+}
+
+describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  let cacheDir: string;
+  let backend: TensorRTBackend | undefined;
+  const warnings: string[] = [];
+
+  beforeAll(() => {
+    cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-trt-gpu-'));
+  });
+  afterAll(async () => {
+    await backend?.close();
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  const options = (extra = {}) => ({
+    device: 0,
+    tensorrt: { cacheDir, lanes: 2, minSize: 64, maxSize: 512, optSize: [128, 192] as [number, number], ...extra },
+    onWarning: (message: string) => warnings.push(message),
+  });
+
+  it('builds the FP16 fixture (cache miss) with progress, then loads it from the cache', async () => {
+    const model = readModelInfo(fp16Model);
+    const phases = new Set<string>();
+    backend = await TensorRTBackend.create(model, {
+      ...options(),
+      tensorrt: { ...options().tensorrt, onProgress: (phase: string) => phases.add(phase) },
+    });
+    expect(backend.engineSource).toBe('built');
+    expect(phases.size).toBeGreaterThan(0);
+    const cache = new EngineCache(cacheDir);
+    expect(fs.existsSync(cache.planPath(backend.engineKey))).toBe(true);
+    const sidecar = JSON.parse(fs.readFileSync(cache.sidecarPath(backend.engineKey), 'utf8'));
+    expect(sidecar.environment.libraryVersion).toBe(tensorrtInfo().libraryVersion);
+    expect(fs.readdirSync(cacheDir).some((name) => name.startsWith('timing-'))).toBe(true);
+
+    const again = await TensorRTBackend.create(model, options());
+    expect(again.engineSource).toBe('cache');
+    expect(again.engineKey).toBe(backend.engineKey);
+    await again.close();
+  });
+
+  it(`matches the CPU path within FP16 tolerance (max |d| <= ${PARITY_MAX_ABS}, mean |d| <= ${PARITY_MEAN_ABS})`, async () => {
+    const cpu: Backend = await CpuBackend.create(readModelInfo(fp32Model));
+    try {
+      for (const [w, h] of [[192, 128], [200, 136], [64, 64]]) {
+        const image = testImage(w, h);
+        const [gpu, ref] = await Promise.all([backend!.run(image, request), cpu.run(image, request)]);
+        expect([gpu.width, gpu.height]).toEqual([w, h]);
+        const { max, mean } = diff(gpu.data, ref.data);
+        expect(max, `${w}x${h} max`).toBeLessThanOrEqual(PARITY_MAX_ABS);
+        expect(mean, `${w}x${h} mean`).toBeLessThanOrEqual(PARITY_MEAN_ABS);
+      }
+    } finally {
+      await cpu.close();
+    }
+  });
+
+  it('runs 8 requests in flight over 2 lanes with the results of sequential runs', async () => {
+    const images = Array.from({ length: 8 }, (_, i) => testImage(128 + 8 * (i % 3), 96 + 8 * (i % 2), i + 1));
+    const sequential = [];
+    for (const image of images) sequential.push(Array.from((await backend!.run(image, request)).data));
+    const concurrent = await Promise.all(images.map((image) => backend!.run(image, request)));
+    concurrent.forEach((result, i) => {
+      const { max } = diff(result.data, Float32Array.from(sequential[i]));
+      expect(max, `request ${i}`).toBeLessThanOrEqual(1e-3);
+    });
+  });
+
+  it('rejects sizes outside the profile with a typed error', async () => {
+    await expect(backend!.run(testImage(1024, 64), request)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_LOTUS_/) });
+  });
+
+  it('rebuilds a plan whose bytes were corrupted on disk (hash mismatch)', async () => {
+    const model = readModelInfo(fp16Model);
+    const cache = new EngineCache(cacheDir);
+    const key = backend!.engineKey;
+    const bytes = fs.readFileSync(cache.planPath(key));
+    bytes[Math.floor(bytes.length / 2)] ^= 0x5a;
+    fs.writeFileSync(cache.planPath(key), bytes);
+    warnings.length = 0;
+    const rebuilt = await TensorRTBackend.create(model, options());
+    expect(rebuilt.engineSource).toBe('built');
+    expect(warnings.join('\n')).toMatch(/sha256/);
+    await rebuilt.close();
+  });
+
+  it('rebuilds a plan TensorRT refuses to deserialize (valid hash, garbage content)', async () => {
+    const model = readModelInfo(fp16Model);
+    const cache = new EngineCache(cacheDir);
+    const key = backend!.engineKey;
+    const garbage = crypto.randomBytes(4096);
+    const sidecar = JSON.parse(fs.readFileSync(cache.sidecarPath(key), 'utf8'));
+    fs.writeFileSync(cache.planPath(key), garbage);
+    fs.writeFileSync(cache.sidecarPath(key), JSON.stringify({
+      ...sidecar, planSize: garbage.length, planSha256: crypto.createHash('sha256').update(garbage).digest('hex'),
+    }));
+    warnings.length = 0;
+    const rebuilt = await TensorRTBackend.create(model, options());
+    expect(rebuilt.engineSource).toBe('built');
+    expect(warnings.join('\n')).toMatch(/deserialize failed/);
+    await rebuilt.close();
+  });
+
+  it('surfaces the deserialize failure of a garbage plan as ERR_LOTUS_TENSORRT', () => {
+    const GpuSession = (native() as unknown as { GpuSession: new (plan: Uint8Array, o: object) => unknown }).GpuSession;
+    expect(() => new GpuSession(new Uint8Array(crypto.randomBytes(1024)), {
+      device: 0, lanes: 1, cudaGraphs: false, task: 'depth', mode: 'generation', sizeMultiple: 8,
+    })).toThrow(expect.objectContaining({ code: 'ERR_LOTUS_TENSORRT', message: expect.stringMatching(/^deserialize failed/) }));
+  });
+
+  it("reports TensorRT's parser errors for a file that is not ONNX", async () => {
+    const bogus = path.join(cacheDir, 'not-a-model.onnx');
+    fs.writeFileSync(bogus, 'definitely not a protobuf');
+    const settings = buildSettings(readModelInfo(fp16Model), { minSize: 64, maxSize: 128, optSize: 64, lanes: 1 });
+    const error = await buildPlan(bogus, 0, settings, null).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TensorRTError);
+    expect((error as Error).message).toMatch(/ONNX parse failed/);
+  });
+
+  it('handles the FP32 ONNX per TensorRT major (11: refused with the FP16 hint; 10: FP16 flag)', async () => {
+    const model = readModelInfo(fp32Model);
+    const settings = buildSettings(model, { minSize: 64, maxSize: 128, optSize: 64, lanes: 1 });
+    const major = Number((tensorrtInfo().compiledVersion ?? '0').split('.')[0]);
+    const result = buildPlan(fp32Model, 0, settings, null);
+    if (major >= 11) {
+      const error = await result.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TensorRTError);
+      expect((error as Error).message).toMatch(/FP16 export/);
+    } else {
+      expect((await result).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('cancels a build from an AbortSignal', async () => {
+    const settings = buildSettings(readModelInfo(fp16Model), { minSize: 64, maxSize: 256, optSize: 128, lanes: 1 });
+    const controller = new AbortController();
+    const error = await buildPlan(fp16Model, 0, settings, null, () => controller.abort(), controller.signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TensorRTError);
+    expect((error as Error).message).toMatch(/cancelled/);
+  });
+});

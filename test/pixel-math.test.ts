@@ -1,0 +1,295 @@
+// Host pixel math (native/core/pixel_math.h through binding.preprocess/postprocess/colorizeDepth/
+// gaussianNoise): argument validation, hand-derived values, an independent step-by-step port of
+// torch's float32 antialiased resize, and the PyTorch reference fixtures when they are present.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import type * as Binding from '../binding';
+import { decodeNpy } from '../lib/npy';
+
+const root = path.resolve(__dirname, '..');
+const requireFromRoot = createRequire(path.join(root, 'package.json'));
+const binding = (requireFromRoot('node-gyp-build') as (dir: string) => typeof Binding)(root);
+
+const f = Math.fround;
+
+function pixelsOf(width: number, height: number, channels: number, seed = 1): Uint8Array {
+  const pixels = new Uint8Array(width * height * channels);
+  let state = seed >>> 0;
+  for (let i = 0; i < pixels.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    pixels[i] = state >>> 24;
+  }
+  return pixels;
+}
+
+// ---- an independent port of torch's CPU float32 path, rounding at every step as torch does ----
+
+function torchAaAxis(inSize: number, outSize: number) {
+  const scale = f(inSize / outSize);
+  const support = scale >= 1 ? f(1.0 * scale) : 1;
+  const invscale = scale >= 1 ? f(1.0 / scale) : 1;
+  const maxTaps = Math.ceil(support) * 2 + 1;
+  const taps: { xmin: number; weights: number[] }[] = [];
+  for (let i = 0; i < outSize; i++) {
+    const center = f(scale * (i + 0.5));
+    const xmin = Math.max(Math.trunc(f(center - support) + 0.5), 0);
+    let xsize = Math.min(Math.trunc(f(center + support) + 0.5), inSize) - xmin;
+    xsize = Math.min(Math.max(xsize, 0), maxTaps);
+    const raw: number[] = [];
+    let total = 0;
+    for (let j = 0; j < xsize; j++) {
+      const x = Math.abs(f((f(j + xmin - center) + 0.5) * invscale));
+      const w = x < 1 ? f(1 - x) : 0;
+      raw.push(w);
+      total = f(total + w);
+    }
+    taps.push({ xmin, weights: raw.map((w) => (total !== 0 ? f(w / total) : w)) });
+  }
+  return taps;
+}
+
+function torchAaResize(plane: Float32Array, inW: number, inH: number, outW: number, outH: number): Float32Array {
+  let current = plane;
+  let width = inW;
+  if (outW !== inW) {
+    const taps = torchAaAxis(inW, outW);
+    const next = new Float32Array(outW * inH);
+    for (let y = 0; y < inH; y++)
+      for (let x = 0; x < outW; x++) {
+        const { xmin, weights } = taps[x];
+        let acc = f(current[y * width + xmin] * weights[0]);
+        for (let j = 1; j < weights.length; j++) acc = f(acc + f(current[y * width + xmin + j] * weights[j]));
+        next[y * outW + x] = acc;
+      }
+    current = next;
+    width = outW;
+  }
+  if (outH !== inH) {
+    const taps = torchAaAxis(inH, outH);
+    const next = new Float32Array(outW * outH);
+    for (let y = 0; y < outH; y++)
+      for (let x = 0; x < outW; x++) {
+        const { xmin, weights } = taps[y];
+        let acc = f(current[xmin * width + x] * weights[0]);
+        for (let j = 1; j < weights.length; j++) acc = f(acc + f(current[(xmin + j) * width + x] * weights[j]));
+        next[y * outW + x] = acc;
+      }
+    current = next;
+  }
+  return current;
+}
+
+function referencePreprocess(pixels: Uint8Array, w: number, h: number, c: number, resolution: number, multiple: number) {
+  let rw = w;
+  let rh = h;
+  if (resolution > 0) {
+    const s = Math.min(resolution / w, resolution / h);
+    rw = Math.max(1, Math.trunc(w * s));
+    rh = Math.max(1, Math.trunc(h * s));
+  }
+  const pw = Math.ceil(rw / multiple) * multiple;
+  const ph = Math.ceil(rh / multiple) * multiple;
+  const out = new Float32Array(3 * pw * ph);
+  for (let ch = 0; ch < 3; ch++) {
+    const plane = new Float32Array(w * h);
+    for (let i = 0; i < w * h; i++) plane[i] = f(f(pixels[i * c + ch] / 127.5) - 1);
+    const resized = torchAaResize(plane, w, h, rw, rh);
+    for (let y = 0; y < ph; y++)
+      for (let x = 0; x < pw; x++) out[(ch * ph + y) * pw + x] = resized[Math.min(y, rh - 1) * rw + Math.min(x, rw - 1)];
+  }
+  return { tensor: out, shape: [1, 3, ph, pw], rw, rh };
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+async function expectArgumentError(promiseOrCall: () => unknown, parameter: string) {
+  let caught: unknown;
+  try {
+    await promiseOrCall();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(TypeError);
+  expect((caught as { code?: string }).code).toBe('ERR_LOTUS_INVALID_ARGUMENT');
+  expect((caught as { parameter?: string }).parameter).toBe(parameter);
+}
+
+describe('preprocess', () => {
+  it('is asynchronous (returns a Promise)', async () => {
+    const pending = binding.preprocess(pixelsOf(8, 8, 3), 8, 8, 3, { processingResolution: 0, sizeMultiple: 8 });
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+  });
+
+  it('R = 0 and a multiple of 8 is exactly rgb / 127.5 - 1 in NCHW', async () => {
+    const pixels = pixelsOf(16, 8, 4);
+    const result = await binding.preprocess(pixels, 16, 8, 4, { processingResolution: 0, sizeMultiple: 8 });
+    expect(result.shape).toEqual([1, 3, 8, 16]);
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < 16 * 8; i++) expect(result.tensor[c * 128 + i]).toBe(f(f(pixels[i * 4 + c] / 127.5) - 1));
+  });
+
+  it('computes the processing size like Python int(W * min(R/W, R/H))', async () => {
+    for (const [w, h, r] of [[1920, 1080, 768], [333, 517, 200], [1000, 1, 768], [1, 1000, 768], [640, 480, 1024], [7, 5, 0]]) {
+      const s = Math.min(r / w, r / h);
+      const expected = r > 0 ? [Math.max(1, Math.trunc(w * s)), Math.max(1, Math.trunc(h * s))] : [w, h];
+      const result = await binding.preprocess(pixelsOf(w, h, 3), w, h, 3, { processingResolution: r, sizeMultiple: 8 });
+      expect([result.resizedWidth, result.resizedHeight]).toEqual(expected);
+      expect(result.shape).toEqual([1, 3, Math.ceil(expected[1] / 8) * 8, Math.ceil(expected[0] / 8) * 8]);
+    }
+  });
+
+  it('an exact 2x antialiased downscale uses the taps 1/8, 3/8, 3/8, 1/8', async () => {
+    // One row 0, 0, 255, 0, 0, 0, 0, 0 -> output pixel 1 covers input 1..4 with weights 1/8, 3/8, 3/8, 1/8.
+    const w = 8;
+    const pixels = new Uint8Array(w * 3);
+    pixels[2 * 3] = 255;
+    const result = await binding.preprocess(pixels, w, 1, 3, { processingResolution: 4, sizeMultiple: 1 });
+    expect(result.resizedWidth).toBe(4);
+    const x = result.tensor;
+    // values: -1 everywhere except +1 at input 2 -> output 1 = -1 + 2 * 3/8 = -0.25
+    expect(x[1]).toBeCloseTo(-0.25, 6);
+    // output 0 is clipped at the border: taps 0..2 with weights 3/7, 3/7, 1/7 -> -6/7 + 1/7
+    expect(x[0]).toBeCloseTo(-5 / 7, 6);
+  });
+
+  it('matches an independent float32 port of torch antialiased bilinear (tolerance 0: same rounding steps)', async () => {
+    const cases: [number, number, number, number, number][] = [
+      [1, 1, 3, 0, 8], [1, 1, 4, 768, 8], [7, 5, 3, 0, 8], [1000, 1, 3, 768, 8], [1, 1000, 4, 768, 8],
+      [37, 23, 3, 16, 8], [64, 48, 4, 100, 8], [333, 517, 3, 200, 8], [300, 200, 3, 768, 8], [17, 13, 3, 64, 1],
+    ];
+    for (const [w, h, c, r, m] of cases) {
+      const pixels = pixelsOf(w, h, c, w * 31 + h);
+      const expected = referencePreprocess(pixels, w, h, c, r, m);
+      const result = await binding.preprocess(pixels, w, h, c, { processingResolution: r, sizeMultiple: m });
+      expect(result.shape).toEqual(expected.shape);
+      expect([result.resizedWidth, result.resizedHeight]).toEqual([expected.rw, expected.rh]);
+      expect(maxAbsDiff(result.tensor, expected.tensor), `${w}x${h}x${c} R=${r}`).toBe(0);
+    }
+  });
+
+  it('pads bottom/right by replicating the last row and column', async () => {
+    const result = await binding.preprocess(pixelsOf(5, 3, 3), 5, 3, 3, { processingResolution: 0, sizeMultiple: 8 });
+    const [, , ph, pw] = result.shape;
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < ph; y++)
+        for (let x = 0; x < pw; x++)
+          expect(result.tensor[(c * ph + y) * pw + x]).toBe(result.tensor[(c * ph + Math.min(y, 2)) * pw + Math.min(x, 4)]);
+  });
+
+  it('rejects bad arguments naming the parameter', async () => {
+    const px = pixelsOf(4, 4, 3);
+    const ok = { processingResolution: 0, sizeMultiple: 8 };
+    await expectArgumentError(() => binding.preprocess(px, 0, 4, 3, ok), 'width');
+    await expectArgumentError(() => binding.preprocess(px, 4, 16385, 3, ok), 'height');
+    await expectArgumentError(() => binding.preprocess(px, 4.5, 4, 3, ok), 'width');
+    await expectArgumentError(() => binding.preprocess(px, 4, 4, 2 as 3, ok), 'channels');
+    await expectArgumentError(() => binding.preprocess(px, 4, 4, 4, ok), 'pixels');
+    await expectArgumentError(() => binding.preprocess(new Float32Array(48) as unknown as Uint8Array, 4, 4, 3, ok), 'pixels');
+    await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, { processingResolution: -1, sizeMultiple: 8 }), 'processingResolution');
+    await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, { processingResolution: 0, sizeMultiple: 0 }), 'sizeMultiple');
+    await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, null as unknown as typeof ok), 'options');
+  });
+});
+
+describe('postprocess', () => {
+  const shapeOf = (h: number, w: number): [number, number, number, number] => [1, 3, h, w];
+
+  it('depth = mean of clamp(y / 2 + 0.5) over channels, cropped, nearest 2x upscale is index >> 1', async () => {
+    const [ph, pw, rh, rw] = [8, 8, 3, 5];
+    const prediction = new Float32Array(3 * ph * pw).fill(100); // padding must never be read
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < rh; y++) for (let x = 0; x < rw; x++) prediction[(c * ph + y) * pw + x] = (c - 1) * 0.9 + x * 0.1 - y * 0.3;
+    const out = await binding.postprocess(prediction, shapeOf(ph, pw), {
+      task: 'depth', resizedWidth: rw, resizedHeight: rh, outputWidth: 10, outputHeight: 6, resample: 'nearest',
+    });
+    expect(out.length).toBe(60);
+    const unit = (v: number) => Math.min(Math.max(f(f(v * 0.5) + 0.5), 0), 1);
+    for (let y = 0; y < 6; y++)
+      for (let x = 0; x < 10; x++) {
+        const p = [0, 1, 2].map((c) => unit(prediction[(c * ph + (y >> 1)) * pw + (x >> 1)]));
+        expect(out[y * 10 + x]).toBe(f(f(f(p[0] + p[1]) + p[2]) / 3));
+      }
+  });
+
+  it('normals are unit vectors (or 0 for a zero vector) and bilinear stays inside the crop', async () => {
+    const [ph, pw] = [16, 24];
+    const prediction = new Float32Array(3 * ph * pw).map((_, i) => Math.sin(i * 0.37));
+    prediction.fill(0, 0, 1); // x = 0 at pixel 0
+    const out = await binding.postprocess(prediction, shapeOf(ph, pw), {
+      task: 'normal', resizedWidth: 21, resizedHeight: 13, outputWidth: 50, outputHeight: 31, resample: 'bilinear',
+    });
+    expect(out.length).toBe(50 * 31 * 3);
+    for (let i = 0; i < 50 * 31; i++) {
+      const n = Math.hypot(out[i * 3], out[i * 3 + 1], out[i * 3 + 2]);
+      expect(Math.abs(n - 1) < 1e-6 || n === 0).toBe(true);
+    }
+  });
+
+  it('rejects bad arguments naming the parameter', async () => {
+    const good = { task: 'depth' as const, resizedWidth: 8, resizedHeight: 8, outputWidth: 8, outputHeight: 8, resample: 'nearest' as const };
+    const p = new Float32Array(3 * 64);
+    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 9], good), 'prediction');
+    await expectArgumentError(() => binding.postprocess(p, [2, 3, 8, 8], good), 'shape[0]');
+    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8] as never, good), 'shape');
+    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, resizedWidth: 9 }), 'resizedWidth');
+    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, outputHeight: 0 }), 'outputHeight');
+    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, task: 'segment' as 'depth' }), 'task');
+    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, resample: 'cubic' as 'nearest' }), 'resample');
+    await expectArgumentError(() => binding.postprocess(new Uint8Array(192) as unknown as Float32Array, [1, 3, 8, 8], good), 'prediction');
+  });
+});
+
+describe('colorizeDepth', () => {
+  it('min -> Spectral[0], max -> Spectral[255], reversed swaps, constant -> black (NaN in matplotlib)', () => {
+    const rgb = binding.colorizeDepth(new Float32Array([2, 7]), 2, 1, false);
+    expect(Array.from(rgb)).toEqual([158, 1, 66, 94, 79, 162]);
+    expect(Array.from(binding.colorizeDepth(new Float32Array([2, 7]), 2, 1, true))).toEqual([94, 79, 162, 158, 1, 66]);
+    expect(Array.from(binding.colorizeDepth(new Float32Array([3, 3]), 1, 2, false))).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('rejects bad arguments', async () => {
+    await expectArgumentError(() => binding.colorizeDepth(new Float32Array(3), 2, 2, false), 'depth');
+    await expectArgumentError(() => binding.colorizeDepth(new Float32Array(4), 2, 2, 1 as unknown as boolean), 'reverse');
+    await expectArgumentError(() => binding.colorizeDepth(new Float32Array(0), 0, 0, false), 'width');
+  });
+});
+
+describe('gaussianNoise', () => {
+  it('is deterministic per seed, prefix-stable and standard normal', () => {
+    const a = binding.gaussianNoise(7, 1_000_000);
+    expect(Array.from(binding.gaussianNoise(7, 13))).toEqual(Array.from(a.subarray(0, 13)));
+    expect(Array.from(binding.gaussianNoise(8, 13))).not.toEqual(Array.from(a.subarray(0, 13)));
+    let mean = 0, m2 = 0, m4 = 0, tail = 0;
+    for (const x of a) { mean += x; m2 += x * x; m4 += x ** 4; if (Math.abs(x) > 3) tail++; }
+    const n = a.length;
+    // 5 standard errors: mean se 1e-3, variance se ~1.4e-3, kurtosis se ~5e-3, tail count se ~52.
+    expect(Math.abs(mean / n)).toBeLessThan(5e-3);
+    expect(Math.abs(m2 / n - 1)).toBeLessThan(7e-3);
+    expect(Math.abs(m4 / n - 3)).toBeLessThan(0.05);
+    expect(Math.abs(tail - 0.0026998 * n)).toBeLessThan(260);
+  });
+
+  it('rejects bad arguments', async () => {
+    await expectArgumentError(() => binding.gaussianNoise(-1, 4), 'seed');
+    await expectArgumentError(() => binding.gaussianNoise(2 ** 53, 4), 'seed');
+    await expectArgumentError(() => binding.gaussianNoise(0, 1.5), 'count');
+  });
+});
+
+// ---- PyTorch reference fixtures (test/fixtures/manifest.json, written by the fixture generator) ----
+const fixtureDir = path.join(root, 'test', 'fixtures');
+const manifestPath = path.join(fixtureDir, 'manifest.json');
+const hasFixtures = fs.existsSync(manifestPath);
+if (!hasFixtures) console.warn(`pixel-math fixtures skipped: ${manifestPath} does not exist yet`);
+
+describe.skipIf(!hasFixtures)('PyTorch reference fixtures', () => {
+  it.todo('wired to manifest.json once its format is known');
+});

@@ -1,0 +1,180 @@
+"""Exporter on tiny G and D checkpoints: ONNX (onnxruntime) vs the PyTorch reference pipeline."""
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "test", "fixtures")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Export tiny G depth (fp32 + fp16) and tiny D normal checkpoints once for the module."""
+    from lotus_export.export import main
+    from lotus_export.tiny import make_tiny
+
+    d = tmp_path_factory.mktemp("lotus")
+    out = {}
+    for ck, mode, prec in [("lotus-depth-g-t", "generation", "fp32"), ("lotus-normal-d-t", "regression", "fp32"),
+                           ("lotus-depth-g-t", "generation", "fp16")]:
+        path = str(d / ck)
+        if not os.path.isdir(path):
+            make_tiny(path, mode)
+        onnx_path = str(d / f"{ck}.{prec}.onnx")
+        assert main(["--checkpoint", path, "--output", onnx_path, "--precision", prec,
+                     "--validate-size", "64x64"]) == 0
+        out[(ck, prec)] = (path, onnx_path)
+    return out
+
+
+def _session(path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def test_metadata_and_io(exported):
+    import onnx
+
+    for (ck, prec), (_, path) in exported.items():
+        m = onnx.load(path)
+        meta = {p.key: p.value for p in m.metadata_props}
+        assert set(meta) == {"lotus.format_version", "lotus.task", "lotus.mode", "lotus.disparity",
+                             "lotus.processing_resolution", "lotus.size_multiple", "lotus.latent_scale",
+                             "lotus.timestep", "lotus.precision", "lotus.source", "lotus.exporter_version"}
+        assert meta["lotus.task"] == ("depth" if "depth" in ck else "normal")
+        assert meta["lotus.mode"] == ("generation" if "-g-" in ck else "regression")
+        assert meta["lotus.precision"] == prec and meta["lotus.processing_resolution"] == "768"
+        assert meta["lotus.latent_scale"] == "0.18215" and meta["lotus.timestep"] == "999"
+        names = [i.name for i in m.graph.input]
+        assert names == (["image", "noise"] if "-g-" in ck else ["image"])
+        assert [o.name for o in m.graph.output] == ["prediction"]
+        elem = onnx.TensorProto.FLOAT16 if prec == "fp16" else onnx.TensorProto.FLOAT
+        assert all(v.type.tensor_type.elem_type == elem for v in list(m.graph.input) + list(m.graph.output))
+        dims = [d.dim_param for d in m.graph.input[0].type.tensor_type.shape.dim]
+        assert dims[0] and dims[2] and dims[3], f"N, H, W must be dynamic, got {dims}"
+
+
+@pytest.mark.parametrize("ck", ["lotus-depth-g-t", "lotus-normal-d-t"])
+@pytest.mark.parametrize("size", [(64, 64), (72, 40), (48, 104)])  # latents 8x8, 9x5 (odd), 6x13
+def test_ort_matches_reference_pipeline(exported, ck, size):
+    """Whole pipeline on a random image: reference preprocess -> ORT -> reference postprocess equals
+    the all-PyTorch reference pipeline."""
+    import numpy as np
+    import torch
+
+    from lotus_export.checkpoint import load_checkpoint
+    from lotus_export.graph import LotusGraph
+    from lotus_export.reference import postprocess, run
+
+    path, onnx_path = exported[(ck, "fp32")]
+    ckpt = load_checkpoint(path)
+    graph = LotusGraph(ckpt).eval()
+    rgb = np.random.default_rng(1).integers(0, 256, (size[0] - 3, size[1] - 5, 3), dtype=np.uint8)
+    ref = run(graph, rgb, 0, ckpt.task, seed=3)
+    feeds = {"image": ref["input"].numpy()}
+    if ref["noise"] is not None:
+        feeds["noise"] = ref["noise"].numpy()
+    raw = _session(onnx_path).run(["prediction"], feeds)[0]
+    assert raw.shape == tuple(ref["raw"].shape)
+    assert np.abs(raw - ref["raw"].numpy()).max() < 5e-4
+    out = postprocess(torch.from_numpy(raw), ref["resized_hw"], rgb.shape[:2], ckpt.task)
+    assert np.abs(out - ref["output"]).max() < 5e-4
+    if ckpt.task == "normal":
+        assert np.allclose(np.linalg.norm(out, axis=-1), 1, atol=1e-5)
+
+
+def test_batch_is_independent(exported):
+    """N is dynamic and samples do not mix: a batch of 2 equals two runs of 1."""
+    import numpy as np
+
+    _, onnx_path = exported[("lotus-depth-g-t", "fp32")]
+    s = _session(onnx_path)
+    rng = np.random.default_rng(2)
+    img = rng.uniform(-1, 1, (2, 3, 40, 56)).astype(np.float32)
+    nz = rng.standard_normal((2, 4, 5, 7)).astype(np.float32)
+    both = s.run(None, {"image": img, "noise": nz})[0]
+    for i in range(2):
+        one = s.run(None, {"image": img[i:i + 1], "noise": nz[i:i + 1]})[0]
+        assert np.abs(both[i:i + 1] - one).max() < 1e-4
+
+
+def test_fp16_graph_close_to_fp32(exported):
+    import numpy as np
+
+    s32 = _session(exported[("lotus-depth-g-t", "fp32")][1])
+    s16 = _session(exported[("lotus-depth-g-t", "fp16")][1])
+    rng = np.random.default_rng(4)
+    img = rng.uniform(-1, 1, (1, 3, 72, 40)).astype(np.float32)
+    nz = rng.standard_normal((1, 4, 9, 5)).astype(np.float32)
+    a = s32.run(None, {"image": img, "noise": nz})[0]
+    b = s16.run(None, {"image": img.astype(np.float16), "noise": nz.astype(np.float16)})[0]
+    assert b.dtype == np.float16
+    assert np.abs(a - b.astype(np.float32)).max() < 5e-2
+
+
+def test_fp16_keeps_fragile_ops_in_fp32(exported):
+    """Every GroupNorm/LayerNorm/Softmax reads FP32 (a Cast or an FP32 initializer)."""
+    import onnx
+
+    m = onnx.load(exported[("lotus-depth-g-t", "fp16")][1])
+    producers = {o: n for n in m.graph.node for o in n.output}
+    inits = {i.name: i for i in m.graph.initializer}
+    checked = 0
+    for n in m.graph.node:
+        if n.op_type in ("GroupNormalization", "LayerNormalization", "Softmax"):
+            for name in n.input:
+                src = producers.get(name)
+                ok = (src is not None and src.op_type == "Cast" and src.attribute[0].i == onnx.TensorProto.FLOAT) \
+                    or (name in inits and inits[name].data_type == onnx.TensorProto.FLOAT)
+                assert ok, f"{n.op_type} {n.name} input {name} is not FP32"
+            checked += 1
+    assert checked > 0
+
+
+def test_name_inference_and_errors(tmp_path):
+    from lotus_export.checkpoint import infer_from_name
+
+    assert infer_from_name("jingheya/lotus-depth-g-v1-0") == ("depth", "generation", None)
+    assert infer_from_name("jingheya/lotus-depth-d-v1-0") == ("depth", "regression", None)
+    assert infer_from_name("jingheya/lotus-depth-g-v2-1-disparity") == ("depth", "generation", True)
+    assert infer_from_name("jingheya/lotus-depth-d-v2-0-disparity") == ("depth", "regression", True)
+    assert infer_from_name("jingheya/lotus-normal-g-v1-1") == ("normal", "generation", None)
+    assert infer_from_name("jingheya/lotus-normal-d-v1-1") == ("normal", "regression", None)
+    assert infer_from_name("/x/my-model") == (None, None, None)
+
+
+def test_unknown_task_is_an_error(tmp_path):
+    from lotus_export.checkpoint import load_checkpoint
+    from lotus_export.tiny import make_tiny
+
+    path = str(tmp_path / "anonymous")
+    make_tiny(path, "regression")
+    with pytest.raises(SystemExit, match="cannot infer the task"):
+        load_checkpoint(path)
+    with pytest.raises(SystemExit, match="contradicts"):
+        load_checkpoint(path, task="depth", mode="generation")
+    ck = load_checkpoint(path, task="normal")
+    assert ck.mode == "regression" and tuple(ck.prompt_embeds.shape) == (1, 2, 32)
+
+
+def test_committed_fixtures_match_reference():
+    """Recompute a few committed fixture cases' postprocessing and check ORT on the committed models."""
+    import numpy as np
+
+    man_path = os.path.join(FIXTURES, "manifest.json")
+    if not os.path.exists(man_path):
+        pytest.skip("test/fixtures/manifest.json not generated")
+    with open(man_path) as f:
+        man = json.load(f)
+    assert man["cases"], "manifest lists no cases"
+    for case in man["cases"]:
+        d = os.path.join(FIXTURES, case["dir"])
+        feeds = {"image": np.load(os.path.join(d, case["files"]["input"]))}
+        if "noise" in case["files"]:
+            feeds["noise"] = np.load(os.path.join(d, case["files"]["noise"]))
+        model = os.path.join(FIXTURES, man["models"][case["model"]]["file"])
+        raw = _session(model).run(["prediction"], feeds)[0]
+        assert np.abs(raw - np.load(os.path.join(d, case["files"]["raw"]))).max() < 5e-4, case["id"]
+        assert feeds["image"].shape[2:] == (case["padded"]["height"], case["padded"]["width"])

@@ -1,0 +1,115 @@
+// The TensorRT surface of the addon without a GPU: tensorrtInfo() never throws and explains itself,
+// buildEngine() validates its options synchronously, and the plugin loader + plugin probe work
+// against a stand-in libnvinfer (a few C lines exporting the factory symbols).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { NativeTensorRTInfo } from '../binding';
+import { native } from '../lib/native';
+
+const releaseDir = path.join(__dirname, '..', 'build', 'Release');
+const plugins = ['lotus_tensorrt11.so', 'lotus_tensorrt10.so'].filter((name) => fs.existsSync(path.join(releaseDir, name)));
+const ccAvailable = spawnSync('cc', ['--version']).status === 0;
+
+describe('tensorrtInfo', () => {
+  it('reports availability with a reason naming each plugin tried', () => {
+    const info = native().tensorrtInfo();
+    if (info.available) {
+      expect(info.reason).toBeNull();
+      expect(info.pluginPath).toMatch(/lotus_tensorrt1[01]\.so$/);
+      expect(info.compiledVersion).toMatch(/^1[01]\.\d+\.\d+$/);
+      expect(info.libraryVersion).toMatch(/^1[01]\.\d+\.\d+$/);
+    } else {
+      expect(info.reason).toMatch(/lotus_tensorrt11\.so: .+; lotus_tensorrt10\.so: /);
+      if (plugins.length === 0) expect(info.reason).toMatch(/built without TensorRT headers/);
+      expect(info.pluginPath).toBeNull();
+    }
+  });
+});
+
+describe('buildEngine argument checks', () => {
+  const profiles = [{ input: 'image', min: [1, 3, 64, 64], opt: [1, 3, 64, 64], max: [1, 3, 128, 128] }];
+
+  it('throws typed errors naming the bad option', () => {
+    const call = (options: unknown, progress?: unknown) => () =>
+      (native().buildEngine as (o: unknown, p?: unknown) => unknown)(options, progress);
+    expect(call(undefined)).toThrow(expect.objectContaining({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'options' }));
+    expect(call({ onnxPath: 1, profiles })).toThrow(expect.objectContaining({ parameter: 'options.onnxPath' }));
+    expect(call({ onnxPath: 'm.onnx', profiles: [{ ...profiles[0], max: [1, 3, 0] }] }))
+      .toThrow(expect.objectContaining({ parameter: 'options.profiles[0].max' }));
+    expect(call({ onnxPath: 'm.onnx', profiles, lanes: 0 })).toThrow(expect.objectContaining({ parameter: 'options.lanes' }));
+    expect(call({ onnxPath: 'm.onnx', profiles, optimizationLevel: 6 }))
+      .toThrow(expect.objectContaining({ parameter: 'options.optimizationLevel' }));
+    expect(call({ onnxPath: 'm.onnx', profiles }, 'not a function')).toThrow(expect.objectContaining({ parameter: 'onProgress' }));
+  });
+
+  it.skipIf(native().tensorrtInfo().available)('rejects with ERR_LOTUS_BACKEND_UNAVAILABLE and the reason when TensorRT is missing', async () => {
+    const handle = native().buildEngine({ onnxPath: 'm.onnx', profiles });
+    expect(typeof handle.cancel).toBe('function');
+    await expect(handle.promise).rejects.toMatchObject({
+      code: 'ERR_LOTUS_BACKEND_UNAVAILABLE',
+      message: native().tensorrtInfo().reason,
+    });
+  });
+});
+
+// A libnvinfer.so.<major> that exports what the plugin dlsyms: the probe reads its version.
+const FAKE_NVINFER = (version: number) => `
+void* createInferBuilder_INTERNAL(void* logger, int version) { (void)logger; (void)version; return 0; }
+void* createInferRuntime_INTERNAL(void* logger, int version) { (void)logger; (void)version; return 0; }
+int getInferLibVersion(void) { return ${version}; }
+`;
+
+describe.skipIf(plugins.length === 0 || !ccAvailable)(
+  `plugin loader against a stand-in libnvinfer${plugins.length === 0 ? ' (skipped: no plugin built; set TENSORRT_ROOT)' : !ccAvailable ? ' (skipped: no C compiler)' : ''}`,
+  () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-fake-trt-'));
+    afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+    function probe(pluginName: string, libraryVersion: number) {
+      const major = pluginName.match(/(\d+)\.so$/)![1];
+      const libDir = path.join(work, `${major}-${libraryVersion}`);
+      fs.mkdirSync(libDir, { recursive: true });
+      fs.writeFileSync(path.join(libDir, 'fake.c'), FAKE_NVINFER(libraryVersion));
+      const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', path.join(libDir, `libnvinfer.so.${major}`), path.join(libDir, 'fake.c')]);
+      expect(cc.status, cc.stderr.toString()).toBe(0);
+      // A fresh process: availability is decided once per process.
+      const script = `const n = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native.js'))}).native();
+        const info = n.tensorrtInfo();
+        const h = n.buildEngine({ onnxPath: 'x.onnx', profiles: [{ input: 'image', min: [1], opt: [1], max: [1] }] });
+        h.promise.then(() => console.log(JSON.stringify({ info })), (e) => console.log(JSON.stringify({ info, build: { code: e.code, message: e.message } })));`;
+      const child = spawnSync(process.execPath, ['-e', script], {
+        env: { ...process.env, LOTUS_TENSORRT_PLUGIN: path.join(releaseDir, pluginName), LOTUS_TENSORRT_LIB_DIR: libDir },
+      });
+      expect(child.status, child.stderr.toString()).toBe(0);
+      return JSON.parse(child.stdout.toString()) as {
+        info: NativeTensorRTInfo;
+        build?: { code: string; message: string };
+      };
+    }
+
+    it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s loads, probes getInferLibVersion and reports versions', (pluginName) => {
+      const major = Number(pluginName.match(/(\d+)\.so$/)![1]);
+      const { info, build } = probe(pluginName, major * 10000 + 302);
+      expect(info).toMatchObject({
+        available: true,
+        reason: null,
+        pluginPath: path.join(releaseDir, pluginName),
+        libraryVersion: `${major}.3.2`,
+      });
+      expect(info.compiledVersion).toMatch(new RegExp(`^${major}\\.`));
+      // Past the loader, the build stops at the device check (no GPU here) or, with a GPU, at the
+      // stand-in's null builder: either way a typed error, never a crash.
+      expect(build?.code).toMatch(/^ERR_LOTUS_(BACKEND_UNAVAILABLE|TENSORRT|CUDA)$/);
+    });
+
+    it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s refuses a libnvinfer of another major', (pluginName) => {
+      const major = Number(pluginName.match(/(\d+)\.so$/)![1]);
+      const { info } = probe(pluginName, (major - 1) * 10000 + 500);
+      expect(info.available).toBe(false);
+      expect(info.reason).toMatch(new RegExp(`${pluginName}: libnvinfer\\.so\\.${major} reports version ${(major - 1) * 10000 + 500}, this plugin was compiled for TensorRT ${major}`));
+    });
+  },
+);

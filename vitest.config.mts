@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Native addons (lotus.node, onnxruntime, sharp) are safest in child processes, not worker threads.
+    pool: 'forks',
+    // CPU inference of the fixture models and TensorRT engine builds take seconds to minutes.
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+  },
+});
