@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type * as Binding from '../binding';
+import sharp from 'sharp';
 import { decodeNpy } from '../lib/npy';
 
 const root = path.resolve(__dirname, '..');
@@ -290,6 +291,70 @@ const manifestPath = path.join(fixtureDir, 'manifest.json');
 const hasFixtures = fs.existsSync(manifestPath);
 if (!hasFixtures) console.warn(`pixel-math fixtures skipped: ${manifestPath} does not exist yet`);
 
+interface FixtureCase {
+  id: string;
+  model: string;
+  image: string;
+  width: number;
+  height: number;
+  processing_resolution: number;
+  resized: { width: number; height: number };
+  padded: { width: number; height: number };
+  dir: string;
+  files: Record<string, string>;
+}
+interface FixtureManifest {
+  models: Record<string, { task: 'depth' | 'normal'; disparity: boolean; precision: string }>;
+  cases: FixtureCase[];
+}
+
+const manifest: FixtureManifest = hasFixtures
+  ? JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
+  : { models: {}, cases: [] };
+const readNpy = (c: FixtureCase, key: string) => decodeNpy(fs.readFileSync(path.join(fixtureDir, c.dir, c.files[key])));
+
+// Each stage is fed the reference's own input for that stage, so these isolate the pixel math from
+// the network: any difference is ours, not onnxruntime's.
 describe.skipIf(!hasFixtures)('PyTorch reference fixtures', () => {
-  it.todo('wired to manifest.json once its format is known');
+  const fp32Cases = manifest.cases.filter((c) => manifest.models[c.model]?.precision === 'fp32');
+
+  it.each(fp32Cases.map((c) => [c.id, c] as const))('preprocess matches input.npy: %s', async (_id, c) => {
+    // Decode as infer.py does: PIL convert('RGB') drops alpha without compositing.
+    const { data, info } = await sharp(path.join(fixtureDir, c.image)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([c.width, c.height]);
+    const result = await binding.preprocess(new Uint8Array(data), c.width, c.height, 3, {
+      processingResolution: c.processing_resolution,
+      sizeMultiple: 8,
+    });
+    expect([result.resizedWidth, result.resizedHeight]).toEqual([c.resized.width, c.resized.height]);
+    expect(result.shape).toEqual([1, 3, c.padded.height, c.padded.width]);
+    // Same float32 filter taps and accumulation order as torch's CPU kernel: only the last bit may differ.
+    expect(maxAbsDiff(result.tensor, readNpy(c, 'input').data as Float32Array)).toBeLessThanOrEqual(2e-6);
+  });
+
+  it.each(fp32Cases.map((c) => [c.id, c] as const))('postprocess of raw.npy matches output.npy: %s', async (_id, c) => {
+    const raw = readNpy(c, 'raw');
+    const output = await binding.postprocess(raw.data as Float32Array, raw.shape as [number, number, number, number], {
+      task: manifest.models[c.model].task,
+      resizedWidth: c.resized.width,
+      resizedHeight: c.resized.height,
+      outputWidth: c.width,
+      outputHeight: c.height,
+      resample: 'nearest',
+    });
+    // Crop, clamp and nearest indices are exact; the mean and the normalisation round in float32.
+    expect(maxAbsDiff(output, readNpy(c, 'output').data as Float32Array)).toBeLessThanOrEqual(1e-6);
+  });
+
+  const colorCases = fp32Cases.filter((c) => c.files.colorized);
+  it.each(colorCases.map((c) => [c.id, c] as const))('colorizeDepth of output.npy matches colorized.npy: %s', (_id, c) => {
+    const depth = readNpy(c, 'output').data as Float32Array;
+    const rgb = binding.colorizeDepth(depth, c.width, c.height, manifest.models[c.model].disparity);
+    const expected = readNpy(c, 'colorized').data as Uint8Array;
+    expect(rgb.length).toBe(expected.length);
+    let differing = 0;
+    for (let i = 0; i < rgb.length; i++) if (rgb[i] !== expected[i]) differing++;
+    // Same depth in, same float32 normalisation and table: the bytes must be identical.
+    expect(differing).toBe(0);
+  });
 });

@@ -7,7 +7,7 @@ import type { ModelInfo } from '../model-metadata';
 import { native } from '../native';
 import type { ProfileSize, TensorRTOptions } from '../options';
 import type { Backend, BackendOutput, BackendRequest, RgbImage } from './backend';
-import type { NativeShapeProfile } from '../../binding';
+import type { GpuSession, NativeShapeProfile } from '../../binding';
 
 /** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
 export const TENSORRT_DEFAULTS = {
@@ -20,34 +20,6 @@ export const TENSORRT_DEFAULTS = {
   optimizationLevel: 3,
   workspaceBytes: 0,
 } as const;
-
-// The native GpuSession (native/addon/gpu_session_binding.cc), typed here by what this backend uses.
-interface GpuSessionTimings {
-  upload: number;
-  preprocess: number;
-  inference: number;
-  postprocess: number;
-  download: number;
-  total: number;
-}
-interface GpuSessionResult {
-  data: Float32Array;
-  width: number;
-  height: number;
-  zeroCopy: boolean;
-  timings: GpuSessionTimings;
-}
-interface GpuSessionHandle {
-  run(
-    pixels: Uint8Array, width: number, height: number, channels: 3 | 4,
-    options: { processingResolution: number; resample: 'nearest' | 'bilinear'; seed: number; noise?: Float32Array },
-  ): Promise<GpuSessionResult>;
-  close(): void;
-}
-type GpuSessionClass = new (
-  plan: Uint8Array,
-  options: { device: number; lanes: number; cudaGraphs: boolean; task: string; mode: string; sizeMultiple: number },
-) => GpuSessionHandle;
 
 function sides(size: ProfileSize): [height: number, width: number] {
   return typeof size === 'number' ? [size, size] : [size[0], size[1]];
@@ -127,11 +99,11 @@ export interface TensorRTBackendOptions {
 
 export class TensorRTBackend implements Backend {
   readonly name = 'tensorrt' as const;
-  private session: GpuSessionHandle | undefined;
+  private session: GpuSession | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
-    session: GpuSessionHandle,
+    session: GpuSession,
     /** Whether the engine came from the cache or was built now. */
     readonly engineSource: 'cache' | 'built',
     /** The engine's cache key (its plan is `<cacheDir>/<key>.plan`). */
@@ -143,9 +115,9 @@ export class TensorRTBackend implements Backend {
   static async create(model: ModelInfo, options: TensorRTBackendOptions = {}): Promise<TensorRTBackend> {
     const device = options.device ?? 0;
     const trtOptions = options.tensorrt ?? {};
-    const binding = native() as unknown as { GpuSession?: GpuSessionClass };
-    const GpuSession = binding.GpuSession;
-    if (typeof GpuSession !== 'function') {
+    // A prebuild older than this library may lack the class: report it rather than crash.
+    const GpuSessionClass = (native() as { GpuSession?: typeof GpuSession }).GpuSession;
+    if (typeof GpuSessionClass !== 'function') {
       throw new BackendUnavailableError('this build of the native addon has no GPU session (GpuSession is missing)');
     }
     const environment = engineEnvironment(device);
@@ -162,7 +134,7 @@ export class TensorRTBackend implements Backend {
       build: () => buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress),
       load: (plan) => {
         try {
-          return new GpuSession(plan, {
+          return new GpuSessionClass(plan, {
             device,
             lanes: settings.lanes,
             cudaGraphs: trtOptions.cudaGraphs ?? false,
