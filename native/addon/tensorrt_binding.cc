@@ -113,6 +113,9 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
       fail(ErrorCode::TensorRT, "out of host memory while building the engine");
     } catch (const std::exception& error) {
       fail(ErrorCode::TensorRT, error.what());
+    } catch (...) {
+      // Nothing may escape Execute (a worker thread): it would std::terminate the process.
+      fail(ErrorCode::TensorRT, "unknown error while building the engine");
     }
   }
 

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 
@@ -24,15 +25,18 @@ struct ParsedNetwork {
   TrtPtr<nvonnxparser::IParser> parser;
 };
 
+// IParserError's strings are plain const char*; never build a std::string from a null one.
+const char* orEmpty(const char* text) { return text ? text : ""; }
+
 std::string parserErrors(const nvonnxparser::IParser& parser) {
   std::string text;
   for (int i = 0; i < parser.getNbErrors(); ++i) {
     const nvonnxparser::IParserError* error = parser.getError(i);
     if (!error) continue;
-    text += (text.empty() ? "" : "; ") + std::string(error->desc());
+    text += (text.empty() ? "" : "; ") + std::string(orEmpty(error->desc()));
     if (error->node() >= 0) {
-      text += std::string(" (node ") + std::to_string(error->node()) + " " + error->nodeName() + ", " +
-              error->nodeOperator() + ")";
+      text += std::string(" (node ") + std::to_string(error->node()) + " " + orEmpty(error->nodeName()) + ", " +
+              orEmpty(error->nodeOperator()) + ")";
     }
   }
   return text;
@@ -70,15 +74,32 @@ bool hasHalfInput(const nvinfer1::INetworkDefinition& network) {
 
 void addProfiles(nvinfer1::IBuilder& builder, nvinfer1::IBuilderConfig& config,
                  const nvinfer1::INetworkDefinition& network, const LotusTrtBuildOptions& options) {
+  // Every network input needs a range (e.g. `noise` of G models), and every range must name a network
+  // input of the same rank: IOptimizationProfile knows no network, so a typo or a wrong rank would
+  // otherwise surface only as an obscure error deep in buildSerializedNetwork.
+  std::map<std::string, int32_t> networkRanks;
+  for (int32_t i = 0; i < network.getNbInputs(); ++i) {
+    networkRanks[network.getInput(i)->getName()] = network.getInput(i)->getDimensions().nbDims;
+  }
   std::set<std::string> given;
   for (int32_t i = 0; i < options.inputCount; ++i) {
-    if (!options.inputs[i].name) throw Failure(LOTUS_TRT_INVALID, "profile input without a name");
-    given.insert(options.inputs[i].name);
+    const LotusTrtProfileInput& input = options.inputs[i];
+    if (!input.name) throw Failure(LOTUS_TRT_INVALID, "profile input without a name");
+    if (!given.insert(input.name).second) {
+      throw Failure(LOTUS_TRT_INVALID, std::string("two shape profiles for input ") + input.name);
+    }
+    const auto found = networkRanks.find(input.name);
+    if (found == networkRanks.end()) {
+      throw Failure(LOTUS_TRT_INVALID, std::string("shape profile for ") + input.name + ", which is not a network input");
+    }
+    if (input.min.nbDims != found->second || input.opt.nbDims != found->second || input.max.nbDims != found->second) {
+      throw Failure(LOTUS_TRT_INVALID, std::string("shape profile for ") + input.name + " must have rank " +
+                                           std::to_string(found->second) + " (the network input's)");
+    }
   }
   std::string missing;
-  for (int32_t i = 0; i < network.getNbInputs(); ++i) {
-    const char* name = network.getInput(i)->getName();
-    if (!given.count(name)) missing += (missing.empty() ? "" : ", ") + std::string(name);
+  for (const auto& entry : networkRanks) {
+    if (!given.count(entry.first)) missing += (missing.empty() ? "" : ", ") + entry.first;
   }
   if (!missing.empty()) throw Failure(LOTUS_TRT_INVALID, "no shape profile for network input(s): " + missing);
 
@@ -127,6 +148,11 @@ ParsedNetwork parseForPrecision(nvinfer1::IBuilder& builder, const LotusTrtBuild
 #endif
 }
 
+// Through the logger, so it reaches this build's warning callback (options.log) via its LogCapture.
+void warn(const std::string& message) {
+  logger().log(nvinfer1::ILogger::Severity::kWARNING, ("lotus-trt: " + message).c_str());
+}
+
 }  // namespace
 
 void buildEngine(const LotusTrtBuildOptions& options, void** planOut, size_t* planSize) {
@@ -138,13 +164,15 @@ void buildEngine(const LotusTrtBuildOptions& options, void** planOut, size_t* pl
   LogCapture capture(options.log, options.logUser);
   const InferLibrary& library = inferLibrary();
 
+  // Declared first so it is destroyed last: the header (IBuilderConfig::createTimingCache) says the
+  // cache must outlive every builder using it, not only the config.
+  TrtPtr<nvinfer1::ITimingCache> timingCache;
   TrtPtr<nvinfer1::IBuilder> builder(library.createBuilder(logger()));
   if (!builder) throw Failure(LOTUS_TRT_FAILED, capture.describe("createInferBuilder failed"));
 
   bool setFp16Flag = false;
   ParsedNetwork parsed = parseForPrecision(*builder, options, setFp16Flag);
 
-  TrtPtr<nvinfer1::ITimingCache> timingCache;  // declared before the config: must outlive it
   TrtPtr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
   if (!config) throw Failure(LOTUS_TRT_FAILED, capture.describe("createBuilderConfig failed"));
 #if NV_TENSORRT_MAJOR < 11
@@ -164,8 +192,15 @@ void buildEngine(const LotusTrtBuildOptions& options, void** planOut, size_t* pl
   config->setBuilderOptimizationLevel(options.optimizationLevel);
   addProfiles(*builder, *config, *parsed.network, options);
 
-  const bool useTimingCache = options.timingCachePath && *options.timingCachePath;
-  if (useTimingCache) timingCache = attachTimingCache(*config, options.timingCachePath);
+  // The timing cache only speeds builds up: a cache that cannot be read, locked or written costs a
+  // warning, never the build (nor, after it, a finished plan of many minutes).
+  if (options.timingCachePath && *options.timingCachePath) {
+    try {
+      timingCache = attachTimingCache(*config, options.timingCachePath);
+    } catch (const std::exception& error) {
+      warn(std::string("building without the timing cache: ") + error.what());
+    }
+  }
 
   ProgressMonitor monitor(options.progress, options.progressUser);
   config->setProgressMonitor(&monitor);
@@ -175,7 +210,13 @@ void buildEngine(const LotusTrtBuildOptions& options, void** planOut, size_t* pl
   if (monitor.cancelled()) throw Failure(LOTUS_TRT_CANCELLED, "engine build cancelled");
   if (!plan || plan->size() == 0) throw Failure(LOTUS_TRT_FAILED, capture.describe("buildSerializedNetwork failed"));
 
-  if (useTimingCache) saveTimingCache(*config, options.timingCachePath);
+  if (timingCache) {
+    try {
+      saveTimingCache(*config, options.timingCachePath);
+    } catch (const std::exception& error) {
+      warn(std::string("timing cache not saved: ") + error.what());
+    }
+  }
   void* copy = std::malloc(plan->size());  // the C ABI hands out malloc'ed memory (freeMemory)
   if (!copy) throw Failure(LOTUS_TRT_FAILED, "out of host memory for a plan of " + std::to_string(plan->size()) + " bytes");
   std::memcpy(copy, plan->data(), plan->size());

@@ -105,6 +105,7 @@ typedef struct LotusTrtPluginApi {
                        char** error);
   void (*destroyContext)(LotusTrtContext* context);
   int (*setInputShape)(LotusTrtContext* context, const char* name, const LotusTrtDims* dims, char** error);
+  /* Fails (LOTUS_TRT_INVALID, naming the inputs still unset) when the shape has a wildcard left. */
   int (*tensorShape)(LotusTrtContext* context, const char* name, LotusTrtDims* dims, char** error);
   int (*setTensorAddress)(LotusTrtContext* context, const char* name, void* address, char** error);
   int (*enqueue)(LotusTrtContext* context, void* stream, char** error);

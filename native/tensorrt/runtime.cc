@@ -142,8 +142,23 @@ int tensorShape(LotusTrtContext* context, const char* name, LotusTrtDims* dims, 
   return guarded(error, [&] {
     require(context && name && dims, "tensorShape: null argument");
     LogCapture capture;
-    const nvinfer1::Dims shape = context->context->getTensorShape(name);
+    nvinfer1::IExecutionContext& trt = *context->context;
+    const nvinfer1::Dims shape = trt.getTensorShape(name);
     if (shape.nbDims < 0) throw Failure(LOTUS_TRT_FAILED, capture.describe(std::string("getTensorShape ") + name + " failed"));
+    for (int32_t i = 0; i < shape.nbDims; ++i) {
+      if (shape.d[i] >= 0) continue;
+      // A wildcard left after setInputShape: name the inputs still unset (inferShapes is the
+      // name-based check; allInputDimensionsSpecified does not work with setInputShape).
+      const char* unset[LOTUS_TRT_MAX_DIMS] = {};
+      const int32_t count = trt.inferShapes(LOTUS_TRT_MAX_DIMS, unset);
+      std::string detail;
+      for (int32_t k = 0; k < count && k < LOTUS_TRT_MAX_DIMS; ++k) {
+        detail += (detail.empty() ? "" : ", ") + std::string(unset[k] ? unset[k] : "?");
+      }
+      throw Failure(LOTUS_TRT_INVALID,
+                    capture.describe(std::string("getTensorShape ") + name + " " + dimsToString(shape) + " is not fully known" +
+                                     (detail.empty() ? "" : " (input shapes not set: " + detail + ")")));
+    }
     *dims = fromTrtDims(shape);
   });
 }
