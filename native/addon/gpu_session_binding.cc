@@ -66,6 +66,14 @@ class RunWorker : public Napi::AsyncWorker {
     pipeline_.reset();  // a closed session's pipeline is freed by its last request, on this thread
   }
   void OnOK() override {
+    // A JS exception here (e.g. out of JS heap) would otherwise leave the promise pending forever.
+    try {
+      Resolve();
+    } catch (const Napi::Error& error) {
+      deferred_.Reject(error.Value());
+    }
+  }
+  void Resolve() {
     Napi::Env env = Env();
     float* data = result_.output.as<float>();
     size_t elements = result_.elements;
@@ -148,7 +156,26 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
   }
 
  private:
+  // Every failure, a closed session (ERR_LOTUS_DISPOSED) included, is a rejection, as binding.d.ts
+  // promises: a synchronous throw would escape the TS backend's .then(fromNativeError) mapping.
   Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    try {
+      return StartRun(info);
+    } catch (const Napi::Error& error) {
+      return rejected(env, error.Value());
+    } catch (const std::exception& error) {
+      return rejected(env, toJsError(env, error).Value());
+    }
+  }
+
+  static Napi::Value rejected(Napi::Env env, Napi::Value error) {
+    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(error);
+    return deferred.Promise();
+  }
+
+  Napi::Value StartRun(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       if (!pipeline_) throw Error(ErrorCode::Disposed, "GpuSession is closed");

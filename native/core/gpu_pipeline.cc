@@ -88,7 +88,11 @@ GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOption
 
 GpuPipeline::~GpuPipeline() {
   // Owners keep the pipeline alive while requests run (shared_ptr), so every lane is free here.
+  // The last owner may be the JS thread (close()) or a worker whose request failed before run()'s
+  // cudaSetDevice: stream/graph/context/engine teardown must run with our device current.
+  ScopedDevice current(options_.device);
   lanes_.clear();
+  engine_.reset();  // TensorRT engine teardown, inside the device scope too
 }
 
 GpuPipeline::Lane& GpuPipeline::acquireLane() {
@@ -172,6 +176,16 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
     lane.dropGraph();
     lane.graphFailedAtShape = false;
     lane.plainRunsAtShape = 0;
+    // Invalidate first: if anything below throws (shape outside the profile, output shape check,
+    // out of memory), the context may already hold the new shapes while the buffers are still the
+    // old (maybe smaller) ones. A later request at the old shape must reconfigure, not enqueue a
+    // half-updated context (out-of-bounds reads/writes).
+    lane.shapeWidth = 0;
+    lane.shapeHeight = 0;
+    // The stream is drained: give the old-shape buffers back before leasing the new ones.
+    lane.image.reset();
+    lane.noise.reset();
+    lane.prediction.reset();
     lane.engineLane->setInputShape(imageName_, {1, 3, plan.paddedHeight, plan.paddedWidth});
     if (options_.generation) lane.engineLane->setInputShape(noiseName_, {1, 4, latentH, latentW});
     std::vector<int64_t> outputShape = lane.engineLane->tensorShape(predictionName_);

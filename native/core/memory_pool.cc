@@ -9,6 +9,18 @@
 
 namespace lotus {
 
+ScopedDevice::ScopedDevice(int device) : device_(device) {
+  if (cudaGetDevice(&previous_) != cudaSuccess) {
+    previous_ = -1;
+    cudaGetLastError();
+  }
+  if (previous_ != device_ && cudaSetDevice(device_) != cudaSuccess) cudaGetLastError();
+}
+
+ScopedDevice::~ScopedDevice() {
+  if (previous_ >= 0 && previous_ != device_ && cudaSetDevice(previous_) != cudaSuccess) cudaGetLastError();
+}
+
 Lease& Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
     reset();
@@ -34,6 +46,7 @@ std::shared_ptr<MemoryPool> MemoryPool::create(MemoryKind kind, int device, size
 
 MemoryPool::~MemoryPool() {
   // Every lease holds a reference, so only idle buffers remain here.
+  ScopedDevice current(device_);  // may run on the JS thread (last result's finalizer)
   for (auto& entry : idle_) free(entry.second);
 }
 
@@ -60,6 +73,8 @@ void* MemoryPool::allocate(size_t bytes) {
 
 void MemoryPool::free(void* data) {
   // Errors on free are ignored: the memory is gone either way and destructors must not throw.
+  // Frees run on whichever thread drops the last lease (JS finalizer, worker): make our device current.
+  ScopedDevice current(device_);
   if (kind_ == MemoryKind::Device) {
     cudaFree(data);
   } else {

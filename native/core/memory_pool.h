@@ -14,6 +14,22 @@ namespace lotus {
 
 enum class MemoryKind { Device, Pinned };
 
+// Makes `device` current for a scope and restores the caller's device after. Used where frees and
+// destructors may run on any thread (the JS thread's finalizers, a libuv worker): each thread has
+// its own current device, and cudaFree/TensorRT teardown must run with the owning device current.
+// Errors are ignored (destructors; CUDA may already be unloading at process exit).
+class ScopedDevice {
+ public:
+  explicit ScopedDevice(int device);
+  ~ScopedDevice();
+  ScopedDevice(const ScopedDevice&) = delete;
+  ScopedDevice& operator=(const ScopedDevice&) = delete;
+
+ private:
+  int previous_ = -1;
+  int device_;
+};
+
 struct PoolStats {
   size_t bytesInUse = 0;    // leased out now
   size_t bytesCached = 0;   // idle, kept for reuse

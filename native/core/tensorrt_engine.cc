@@ -6,6 +6,7 @@
 #include "core/cuda_check.h"
 #include "core/device_info.h"
 #include "core/errors.h"
+#include "core/memory_pool.h"  // ScopedDevice
 #include "core/tensorrt_plugin.h"
 #include "core/tensorrt_plugin_api.h"
 
@@ -21,7 +22,12 @@ class TensorRTLane final : public EngineLane {
  public:
   TensorRTLane(const LotusTrtPluginApi& api, EngineHandle engine, LotusTrtContext* context, int device)
       : api_(api), engine_(std::move(engine)), context_(context), device_(device) {}
-  ~TensorRTLane() override { api_.destroyContext(context_); }  // context before its engine
+  ~TensorRTLane() override {
+    // Context before its engine; TensorRT frees the context's device memory, so our device must be
+    // current (the destroying thread may have another one).
+    ScopedDevice current(device_);
+    api_.destroyContext(context_);
+  }
 
   void setInputShape(const std::string& name, const std::vector<int64_t>& dims) override {
     const LotusTrtDims shape = tensorrt::toDims(dims, name);
@@ -140,7 +146,11 @@ std::shared_ptr<Engine> deserializeTensorRTEngine(const void* plan, size_t size,
   char* error = nullptr;
   const int status = api.deserializeEngine(plan, size, &raw, &error);
   check(api, status, error, "deserializeCudaEngine");  // message starts "deserialize failed"
-  EngineHandle engine(raw, api.destroyEngine);
+  // The last lane or session may drop the engine on any thread: destroy it with its device current.
+  EngineHandle engine(raw, [destroy = api.destroyEngine, device](LotusTrtEngine* handle) {
+    ScopedDevice current(device);
+    destroy(handle);
+  });
   return std::make_shared<TensorRTEngine>(api, std::move(engine), device);
 }
 
