@@ -1,26 +1,10 @@
 // deviceInfo() / tensorrtInfo(): what this machine offers, for diagnostics and backend choice.
+import type { NativeDeviceInfo, NativeDeviceProperties } from '../binding';
 import { native } from './native';
 
-export interface DeviceProperties {
-  index: number;
-  name: string;
-  uuid: string;
-  computeCapability: [number, number];
-  totalMemory: number;
-  freeMemory: number;
-  multiProcessorCount: number;
-}
-
-export interface DeviceInfo {
-  /** CUDA runtime the addon was built with (e.g. 13000). */
-  cudaRuntimeVersion: number;
-  /** 0 when no NVIDIA driver is installed. */
-  cudaDriverVersion: number;
-  usable: boolean;
-  /** Why no device is usable; null when one is. */
-  reason: string | null;
-  devices: DeviceProperties[];
-}
+/** The device facts are the native ones as they are (binding.d.ts); lib only re-exports them. */
+export type DeviceProperties = NativeDeviceProperties;
+export type DeviceInfo = NativeDeviceInfo;
 
 export interface TensorRTInfo {
   available: boolean;
@@ -34,14 +18,8 @@ export interface TensorRTInfo {
 }
 
 export function deviceInfo(): DeviceInfo {
-  const info = native().deviceInfo();
-  return {
-    cudaRuntimeVersion: info.cudaRuntimeVersion,
-    cudaDriverVersion: info.cudaDriverVersion,
-    usable: info.usable,
-    reason: info.reason,
-    devices: info.devices.map((d) => ({ ...d, computeCapability: [d.computeCapability[0], d.computeCapability[1]] })),
-  };
+  // A fresh object on every call (the addon builds it), so callers may keep or change it.
+  return native().deviceInfo();
 }
 
 function unavailable(reason: string): TensorRTInfo {

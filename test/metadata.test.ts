@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ModelError } from '../lib/errors';
 import { readModelInfo, readOnnxSignature } from '../lib/model-metadata';
 import { expectLotusError } from './helpers/expect-error';
-import { bytesField, identityLotusModel, intField, lotusMetadata, onnxModel } from './helpers/onnx-writer';
+import { bytesField, identityLotusModel, intField, lotusMetadata, onnxModel, valueInfo, varint } from './helpers/onnx-writer';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-meta-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -61,9 +61,9 @@ describe('readModelInfo', () => {
     const tensorLength = tensorHead.length + hole;
     const initializerHead = Buffer.concat([Buffer.from([5 * 8 + 2]), varint(tensorLength), tensorHead]);
     const io = Buffer.concat([
-      bytesField(11, valueInfo('image')),
-      bytesField(11, valueInfo('noise')),
-      bytesField(12, valueInfo('prediction')),
+      bytesField(11, valueInfo({ name: 'image' })),
+      bytesField(11, valueInfo({ name: 'noise' })),
+      bytesField(12, valueInfo({ name: 'prediction' })),
     ]);
     const graphLength = initializerHead.length + hole + io.length;
     const head = Buffer.concat([intField(1, 8), Buffer.from([7 * 8 + 2]), varint(graphLength), initializerHead]);
@@ -135,23 +135,6 @@ describe('readModelInfo', () => {
     expect(() => readModelInfo(write('io4.onnx', model(['image'], ['prediction'], 'regression', 7)))).toThrow(/"image" is int64/);
   });
 });
-
-// Local copies of the writer's internals that the sparse-file test composes by hand.
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 128) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-function valueInfo(name: string): Buffer {
-  const dims = Buffer.concat(['N', 3, 'H', 'W'].map((d) => bytesField(1, typeof d === 'number' ? intField(1, d) : bytesField(2, d))));
-  const tensorType = Buffer.concat([intField(1, 1), bytesField(2, dims)]);
-  return Buffer.concat([bytesField(1, name), bytesField(2, bytesField(1, tensorType))]);
-}
 
 // The exporter's real output (test/fixtures, from scripts/lotus_export) follows the contract.
 const fixtures = path.join(__dirname, 'fixtures');

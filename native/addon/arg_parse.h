@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/pipeline_geometry.h"
 
 namespace lotus::addon {
 
@@ -69,6 +70,16 @@ inline std::vector<float> copyFloat32Array(const Napi::Value& value, const char*
   std::vector<float> values(array.ElementLength());
   if (!values.empty()) std::memcpy(values.data(), array.Data(), values.size() * sizeof(float));
   return values;
+}
+
+// The `pixels` argument of a request: a Uint8Array holding exactly the planned image, copied so the
+// worker thread never touches JS memory.
+inline std::vector<uint8_t> copyPixels(const Napi::Value& value, const PreprocessPlan& plan) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw ArgumentError("pixels", "a Uint8Array");
+  }
+  checkPixelBytes(plan, value.As<Napi::Uint8Array>().ByteLength());
+  return copyUint8Array(value, "pixels");
 }
 
 }  // namespace lotus::addon

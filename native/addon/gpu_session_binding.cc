@@ -198,11 +198,7 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
       }
       PreprocessPlan plan = planPreprocess(request.width, request.height, request.channels,
                                            request.processingResolution, 8);
-      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-        throw ArgumentError("pixels", "a Uint8Array");
-      }
-      checkPixelBytes(plan, info[0].As<Napi::Uint8Array>().ByteLength());
-      auto* worker = new RunWorker(env, pipeline_, request, copyUint8Array(info[0], "pixels"), std::move(noise),
+      auto* worker = new RunWorker(env, pipeline_, request, copyPixels(info[0], plan), std::move(noise),
                                    inFlight_);
       Napi::Promise promise = worker->promise();
       worker->Queue();

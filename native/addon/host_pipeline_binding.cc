@@ -114,11 +114,7 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
     int64_t resolution = requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension);
     int64_t multiple = requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 1, kMaxSizeMultiple);
     PreprocessPlan plan = planPreprocess(width, height, channels, resolution, multiple);
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      throw ArgumentError("pixels", "a Uint8Array");
-    }
-    checkPixelBytes(plan, info[0].As<Napi::Uint8Array>().ByteLength());
-    auto* worker = new PreprocessWorker(env, plan, copyUint8Array(info[0], "pixels"));
+    auto* worker = new PreprocessWorker(env, plan, copyPixels(info[0], plan));
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;

@@ -3,7 +3,7 @@
 
 type Bytes = Buffer;
 
-function varint(n: number): Bytes {
+export function varint(n: number): Bytes {
   const out: number[] = [];
   while (n >= 0x80) {
     out.push((n % 128) | 0x80);
@@ -30,7 +30,7 @@ export interface TensorSpec {
   dims?: Dim[];
 }
 
-function valueInfo({ name, elemType = 1, dims = ['N', 3, 'H', 'W'] }: TensorSpec): Bytes {
+export function valueInfo({ name, elemType = 1, dims = ['N', 3, 'H', 'W'] }: TensorSpec): Bytes {
   const shape = message(
     ...dims.map((d) => bytesField(1, typeof d === 'number' ? intField(1, d) : bytesField(2, d))),
   );
