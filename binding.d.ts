@@ -204,7 +204,11 @@ export interface NativeGpuMemoryStats {
 export class GpuSession {
   /** Deserializes the plan (synchronously) and creates the lanes. Throws ERR_LOTUS_BACKEND_UNAVAILABLE without a usable GPU. */
   constructor(plan: Uint8Array, options: NativeGpuSessionOptions);
-  /** RGB8/RGBA8 HWC pixels -> prediction at the input size. Rejects with ERR_LOTUS_DISPOSED after close(). */
+  /**
+   * RGB8/RGBA8 HWC pixels -> prediction at the input size. Rejects with ERR_LOTUS_DISPOSED after close().
+   * A run beyond `lanes` in flight waits for a lane on a libuv pool thread: lib/ keeps at most `lanes`
+   * runs in flight for that reason.
+   */
   run(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, options: NativeGpuRunOptions): Promise<NativeGpuRunResult>;
   memoryStats(): NativeGpuMemoryStats;
   /** Rejects new runs; runs in flight complete, then the GPU resources are freed. */

@@ -7,6 +7,7 @@ import type { ModelInfo } from '../model-metadata';
 import { native } from '../native';
 import type { CpuOptions } from '../options';
 import type { Backend, BackendOutput, BackendRequest, RgbImage } from './backend';
+import { ConcurrencyLimit } from '../concurrency-limit';
 
 const now = () => performance.now();
 
@@ -16,7 +17,9 @@ function tensorOf(data: Float32Array, dims: number[], half: boolean): ort.Tensor
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
-  private queue: Promise<unknown> = Promise.resolve();
+  // onnxruntime already spreads one run over all intra-op threads: one run at a time, so concurrent
+  // estimate() calls queue instead of oversubscribing the cores.
+  private readonly runs = new ConcurrencyLimit(1);
   private closing: Promise<void> | undefined;
   private readonly imageHalf: boolean;
   private readonly noiseHalf: boolean;
@@ -58,11 +61,7 @@ export class CpuBackend implements Backend {
 
   run(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
     if (this.closing) return Promise.reject(new DisposedError('the CPU backend has been closed'));
-    // onnxruntime already spreads one run over all intra-op threads; runs are serialised so that
-    // concurrent estimate() calls queue instead of oversubscribing the cores.
-    const result = this.queue.then(() => this.runNow(image, request));
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.runs.run(() => this.runNow(image, request));
   }
 
   private async runNow(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
@@ -121,7 +120,7 @@ export class CpuBackend implements Backend {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.queue.then(() => this.session.release());
+    this.closing ??= this.runs.idle().then(() => this.session.release());
     return this.closing;
   }
 }

@@ -8,6 +8,7 @@ import { native } from '../native';
 import type { ProfileSize, TensorRTOptions } from '../options';
 import type { Backend, BackendOutput, BackendRequest, RgbImage } from './backend';
 import type { GpuSession, NativeShapeProfile } from '../../binding';
+import { ConcurrencyLimit } from '../concurrency-limit';
 
 /** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
 export const TENSORRT_DEFAULTS = {
@@ -100,7 +101,8 @@ export interface TensorRTBackendOptions {
 export class TensorRTBackend implements Backend {
   readonly name = 'tensorrt' as const;
   private session: GpuSession | undefined;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  // One request per lane in native code; the rest wait here rather than block libuv pool threads.
+  private readonly lanes: ConcurrencyLimit;
 
   private constructor(
     session: GpuSession,
@@ -108,8 +110,10 @@ export class TensorRTBackend implements Backend {
     readonly engineSource: 'cache' | 'built',
     /** The engine's cache key (its plan is `<cacheDir>/<key>.plan`). */
     readonly engineKey: string,
+    lanes: number,
   ) {
     this.session = session;
+    this.lanes = new ConcurrencyLimit(lanes);
   }
 
   static async create(model: ModelInfo, options: TensorRTBackendOptions = {}): Promise<TensorRTBackend> {
@@ -148,49 +152,50 @@ export class TensorRTBackend implements Backend {
       },
       onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
     });
-    return new TensorRTBackend(value, source, key);
+    return new TensorRTBackend(value, source, key, settings.lanes);
   }
 
   run(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+    if (!this.session) return Promise.reject(new DisposedError('the TensorRT backend has been closed'));
+    return this.lanes.run(() => this.runNow(image, request));
+  }
+
+  private async runNow(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+    // close() may have come while this request waited for a lane.
     const session = this.session;
-    if (!session) return Promise.reject(new DisposedError('the TensorRT backend has been closed'));
-    const started = session
-      .run(image.data, image.width, image.height, image.channels, {
+    if (!session) throw new DisposedError('the TensorRT backend has been closed');
+    let result;
+    try {
+      result = await session.run(image.data, image.width, image.height, image.channels, {
         processingResolution: request.processingResolution,
         resample: request.outputResample,
         seed: request.seed,
         ...(request.noise ? { noise: request.noise } : {}),
-      })
-      .then(
-        (result): BackendOutput => ({
-          data: result.data,
-          width: result.width,
-          height: result.height,
-          zeroCopy: result.zeroCopy,
-          timings: {
-            preprocess: result.timings.preprocess,
-            inference: result.timings.inference,
-            postprocess: result.timings.postprocess,
-            copy: result.timings.upload + result.timings.download,
-          },
-        }),
-        (error) => {
-          throw fromNativeError(error);
-        },
-      );
-    // Tracked for close(); the caller handles the rejection of `started`, not this copy.
-    const tracked: Promise<unknown> = started.catch(() => undefined).finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
-    return started;
+      });
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+    return {
+      data: result.data,
+      width: result.width,
+      height: result.height,
+      zeroCopy: result.zeroCopy,
+      timings: {
+        preprocess: result.timings.preprocess,
+        inference: result.timings.inference,
+        postprocess: result.timings.postprocess,
+        copy: result.timings.upload + result.timings.download,
+      },
+    };
   }
 
   async close(): Promise<void> {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
-    // The native session lets in-flight runs finish on their own; we wait so close() means done.
+    // Runs in flight finish; queued ones reject with DisposedError. Then the GPU resources go.
+    await this.lanes.idle();
     session.close();
-    await Promise.allSettled([...this.inFlight]);
   }
 }
 
