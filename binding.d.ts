@@ -93,6 +93,11 @@ export interface NativeTensorRTInfo {
   compiledVersion: string | null;
   /** getInferLibVersion() of the libnvinfer that loaded, e.g. "11.1.0". */
   libraryVersion: string | null;
+  /**
+   * libnvonnxparser.so.<MAJOR>: needed to build engines, not to run cached ones. `reason` says why
+   * it is unusable (TensorRT's own reason when TensorRT is unavailable); null when available.
+   */
+  onnxParser: { available: boolean; reason: string | null };
 }
 
 /** Cached after the first call; never throws. */
@@ -201,9 +206,18 @@ export interface NativeGpuMemoryStats {
   inFlight: number;
 }
 
+/**
+ * Deserializes the plan and creates the lanes on a libuv pool thread (seconds for a full-size plan;
+ * the event loop keeps running). The plan's bytes are read in place until the promise settles: do
+ * not transfer or detach its ArrayBuffer meanwhile. Every failure is a rejection:
+ * ERR_LOTUS_INVALID_ARGUMENT naming the option, ERR_LOTUS_BACKEND_UNAVAILABLE without a usable GPU
+ * or TensorRT, ERR_LOTUS_TENSORRT ("deserialize failed: ...") for a plan TensorRT refuses.
+ */
+export function openGpuSession(plan: Uint8Array, options: NativeGpuSessionOptions): Promise<GpuSession>;
+
 export class GpuSession {
-  /** Deserializes the plan (synchronously) and creates the lanes. Throws ERR_LOTUS_BACKEND_UNAVAILABLE without a usable GPU. */
-  constructor(plan: Uint8Array, options: NativeGpuSessionOptions);
+  /** Internal: sessions come from openGpuSession(); calling it from JS throws ERR_LOTUS_INVALID_ARGUMENT. */
+  private constructor();
   /**
    * RGB8/RGBA8 HWC pixels -> prediction at the input size. Rejects with ERR_LOTUS_DISPOSED after close().
    * A run beyond `lanes` in flight waits for a lane on a libuv pool thread: lib/ keeps at most `lanes`

@@ -8,7 +8,8 @@ export type LotusErrorCode =
   | 'ERR_LOTUS_BACKEND_UNAVAILABLE'
   | 'ERR_LOTUS_CUDA'
   | 'ERR_LOTUS_TENSORRT'
-  | 'ERR_LOTUS_DISPOSED';
+  | 'ERR_LOTUS_DISPOSED'
+  | 'ERR_LOTUS_INTERNAL';
 
 export class LotusError extends Error {
   readonly code: LotusErrorCode;
@@ -74,6 +75,13 @@ export class DisposedError extends LotusError {
   }
 }
 
+/** An unexpected native failure (out of host memory, or a bug in lotus-trt: please report it). */
+export class InternalError extends LotusError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_LOTUS_INTERNAL', message, options);
+  }
+}
+
 /**
  * Maps an error thrown by the native addon (a plain Error with a `code` property, and `parameter`
  * for argument errors) to its LotusError class. LotusErrors and errors without a lotus code are
@@ -98,6 +106,8 @@ export function fromNativeError(error: unknown): unknown {
       return new TensorRTError(error.message, options);
     case 'ERR_LOTUS_DISPOSED':
       return new DisposedError(error.message, options);
+    case 'ERR_LOTUS_INTERNAL':
+      return new InternalError(error.message, options);
     default:
       return error;
   }

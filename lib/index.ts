@@ -23,6 +23,7 @@ export {
   CudaError,
   DisposedError,
   ImageError,
+  InternalError,
   InvalidArgumentError,
   LotusError,
   ModelError,

@@ -15,6 +15,8 @@ export interface TensorRTInfo {
   compiledVersion: string | null;
   /** Version of the libnvinfer the plugin loaded. */
   libraryVersion: string | null;
+  /** libnvonnxparser: needed to build engines; cached engines run without it. */
+  onnxParser: { available: boolean; reason: string | null };
 }
 
 export function deviceInfo(): DeviceInfo {
@@ -23,7 +25,7 @@ export function deviceInfo(): DeviceInfo {
 }
 
 function unavailable(reason: string): TensorRTInfo {
-  return { available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null };
+  return { available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null, onnxParser: { available: false, reason } };
 }
 
 const stringOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -40,12 +42,19 @@ export function tensorrtInfo(): TensorRTInfo {
   try {
     const info = (probe as () => Record<string, unknown>)();
     const available = info.available === true;
+    const reason = available ? null : stringOrNull(info.reason) ?? 'TensorRT is unavailable (no reason given)';
+    const parser = (info.onnxParser ?? {}) as Record<string, unknown>;
+    const parserAvailable = available && parser.available === true;
     return {
       available,
-      reason: available ? null : stringOrNull(info.reason) ?? 'TensorRT is unavailable (no reason given)',
+      reason,
       pluginPath: stringOrNull(info.pluginPath),
       compiledVersion: stringOrNull(info.compiledVersion),
       libraryVersion: stringOrNull(info.libraryVersion),
+      onnxParser: {
+        available: parserAvailable,
+        reason: parserAvailable ? null : reason ?? stringOrNull(parser.reason) ?? 'the ONNX parser is unavailable (no reason given)',
+      },
     };
   } catch (error) {
     return unavailable(`probing TensorRT failed: ${(error as Error).message}`);

@@ -26,6 +26,8 @@ export interface ModelInfo {
   sizeMultiple: number;
   precision: Precision;
   source: string;
+  /** lotus.random_weights: exported from a random-weight checkpoint (test and timing models), so its predictions are noise. */
+  randomWeights: boolean;
   formatVersion: string;
   exporterVersion: string;
   /** All metadata_props of the file. */
@@ -317,6 +319,7 @@ export function readModelInfo(modelPath: string): ModelInfo {
     sizeMultiple: integerValue(modelPath, metadata, 'lotus.size_multiple', (n) => n > 0 && n % 8 === 0 && n <= 256, 'a multiple of 8 between 8 and 256'),
     precision: oneOf(modelPath, metadata, 'lotus.precision', ['fp32', 'fp16'] as const),
     source: metadata['lotus.source'] ?? '',
+    randomWeights: metadata['lotus.random_weights'] === 'true',
     formatVersion: metadata['lotus.format_version'],
     exporterVersion: metadata['lotus.exporter_version'] ?? '',
     metadata,

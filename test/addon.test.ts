@@ -1,6 +1,6 @@
 // The native addon loads without a GPU or TensorRT, and reports what it found with reasons.
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, deviceInfo, native, tensorrtInfo } from '../lib/index';
+import { InternalError, InvalidArgumentError, deviceInfo, native, tensorrtInfo } from '../lib/index';
 import { fromNativeError } from '../lib/errors';
 
 describe('native addon', () => {
@@ -40,7 +40,10 @@ describe('native addon', () => {
     } else {
       expect(info.reason).toMatch(/\w.{10,}/);
       expect(info.libraryVersion).toBeNull();
+      // No TensorRT, no parser: the parser's reason is TensorRT's.
+      expect(info.onnxParser).toEqual({ available: false, reason: info.reason });
     }
+    expect(info.onnxParser.available === (info.onnxParser.reason === null)).toBe(true);
   });
 
   test('native argument errors carry code and parameter, and map to InvalidArgumentError', async () => {
@@ -54,6 +57,30 @@ describe('native addon', () => {
     const mapped = fromNativeError(raw);
     expect(mapped).toBeInstanceOf(InvalidArgumentError);
     expect(mapped).toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'channels' });
+    const internal = fromNativeError(Object.assign(new Error('out of host memory'), { code: 'ERR_LOTUS_INTERNAL' }));
+    expect(internal).toBeInstanceOf(InternalError);
+    expect(internal).toMatchObject({ code: 'ERR_LOTUS_INTERNAL', message: 'out of host memory' });
+  });
+
+  test('openGpuSession checks its arguments and rejects (never throws) with typed errors', async () => {
+    const { openGpuSession, GpuSession } = native();
+    const options = { device: 0, lanes: 1, cudaGraphs: false, task: 'depth' as const, mode: 'generation' as const, sizeMultiple: 8 };
+    await expect(openGpuSession('plan' as unknown as Uint8Array, options))
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'plan' });
+    await expect(openGpuSession(new Uint8Array(0), options))
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'plan' });
+    await expect(openGpuSession(new Uint8Array(64), { ...options, lanes: 0 }))
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'lanes' });
+    await expect(openGpuSession(new Uint8Array(64), { ...options, task: 'segmentation' as 'depth' }))
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'task' });
+    // Past the arguments: no GPU (here), no TensorRT, or a plan TensorRT refuses; a typed rejection each way.
+    const opened = openGpuSession(new Uint8Array(64), options);
+    await expect(opened).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_LOTUS_(BACKEND_UNAVAILABLE|TENSORRT)$/) });
+    if (!deviceInfo().usable) await expect(opened).rejects.toThrow(deviceInfo().reason!);
+    // Sessions come only from openGpuSession: the constructor refuses anything else, a foreign External included.
+    const Constructor = GpuSession as unknown as new (...args: unknown[]) => unknown;
+    expect(() => new Constructor(new Uint8Array(64), options)).toThrow(expect.objectContaining({ parameter: 'GpuSession' }));
+    expect(() => new Constructor()).toThrow(expect.objectContaining({ code: 'ERR_LOTUS_INVALID_ARGUMENT' }));
   });
 
   test('gaussianNoise is deterministic per seed and standard normal', () => {

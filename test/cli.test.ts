@@ -216,6 +216,7 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
     expect(run.stderr).not.toMatch(/ERR_/);
     expect(run.code).toBe(0);
     expect(fs.readdirSync(out).sort()).toEqual(['gradient-64x48_depth.npy', 'gradient-64x48_depth16.png', 'gradient-64x48_depth_color.png']);
+    expect(run.stderr).toContain(`lotus: warning: ${path.basename(model)} was exported from random weights`);
 
     const npyBytes = fs.readFileSync(path.join(out, 'gradient-64x48_depth.npy'));
     expect(npyBytes.subarray(0, 6)).toEqual(Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]));
@@ -277,7 +278,8 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
     expect(doc.device.kind).toBe('cpu');
     expect(doc.device.name).toMatch(/\S/);
     expect(doc.host.cpus).toBeGreaterThan(0);
-    expect(doc.model).toMatchObject({ path: path.resolve(model), task: 'depth' });
+    // The fixture's export carries lotus.random_weights, so the report says so without --random-weights.
+    expect(doc.model).toMatchObject({ path: path.resolve(model), task: 'depth', weights: 'random' });
     expect(doc.model.sizeBytes).toBeGreaterThan(0);
     expect(doc.input).toEqual({ source: 'synthetic', path: null, width: 1920, height: 1080 });
     expect(doc.settings).toEqual({ resolutions: [64], concurrency: [1], batch: 1, iterations: 2, warmup: 1, seed: 0 });

@@ -32,6 +32,7 @@ describe('readModelInfo', () => {
       source: 'jingheya/lotus-depth-g-v2-1-disparity',
       formatVersion: '1',
       exporterVersion: '0.0.0',
+      randomWeights: false,
     });
     expect(info.metadata['lotus.latent_scale']).toBe('0.18215');
     expect(info.inputs).toEqual([
@@ -39,6 +40,13 @@ describe('readModelInfo', () => {
       { name: 'noise', type: 'float32', shape: ['N', 4, 'h', 'w'] },
     ]);
     expect(info.outputs).toEqual([{ name: 'prediction', type: 'float32', shape: ['N', 3, 'H', 'W'] }]);
+  });
+
+  test('lotus.random_weights marks a random-weight export', () => {
+    const marked = write('random.onnx', identityLotusModel({ mode: 'regression', metadata: { 'lotus.random_weights': 'true' } }));
+    expect(readModelInfo(marked).randomWeights).toBe(true);
+    const other = write('random-false.onnx', identityLotusModel({ mode: 'regression', metadata: { 'lotus.random_weights': 'no' } }));
+    expect(readModelInfo(other).randomWeights).toBe(false);
   });
 
   test('reads float16 I/O of an fp16 regression normal model', () => {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeTensorRTInfo } from '../binding';
 import { native } from '../lib/native';
 
@@ -61,20 +61,33 @@ void* createInferBuilder_INTERNAL(void* logger, int version) { (void)logger; (vo
 void* createInferRuntime_INTERNAL(void* logger, int version) { (void)logger; (void)version; return 0; }
 int getInferLibVersion(void) { return ${version}; }
 `;
+// A libnvonnxparser.so.<major> with the one factory the plugin dlsyms.
+const FAKE_ONNX_PARSER = `
+void* createNvOnnxParser_INTERNAL(void* network, void* logger, int version) { (void)network; (void)logger; (void)version; return 0; }
+`;
 
 describe.skipIf(plugins.length === 0 || !ccAvailable)(
   `plugin loader against a stand-in libnvinfer${plugins.length === 0 ? ' (skipped: no plugin built; set TENSORRT_ROOT)' : !ccAvailable ? ' (skipped: no C compiler)' : ''}`,
   () => {
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-fake-trt-'));
+    // Made in beforeAll: a skipped suite's body still runs at collection, and its afterAll does not.
+    let work = '';
+    beforeAll(() => {
+      work = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-fake-trt-'));
+    });
     afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-    function probe(pluginName: string, libraryVersion: number) {
-      const major = pluginName.match(/(\d+)\.so$/)![1];
-      const libDir = path.join(work, `${major}-${libraryVersion}`);
-      fs.mkdirSync(libDir, { recursive: true });
-      fs.writeFileSync(path.join(libDir, 'fake.c'), FAKE_NVINFER(libraryVersion));
-      const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', path.join(libDir, `libnvinfer.so.${major}`), path.join(libDir, 'fake.c')]);
+    function compileLibrary(dir: string, soname: string, source: string) {
+      fs.writeFileSync(path.join(dir, `${soname}.c`), source);
+      const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', path.join(dir, soname), path.join(dir, `${soname}.c`)]);
       expect(cc.status, cc.stderr.toString()).toBe(0);
+    }
+
+    function probe(pluginName: string, libraryVersion: number, { withParser = true } = {}) {
+      const major = pluginName.match(/(\d+)\.so$/)![1];
+      const libDir = path.join(work, `${major}-${libraryVersion}-${withParser ? 'parser' : 'runtime-only'}`);
+      fs.mkdirSync(libDir, { recursive: true });
+      compileLibrary(libDir, `libnvinfer.so.${major}`, FAKE_NVINFER(libraryVersion));
+      if (withParser) compileLibrary(libDir, `libnvonnxparser.so.${major}`, FAKE_ONNX_PARSER);
       // A fresh process: availability is decided once per process.
       const script = `const n = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native.js'))}).native();
         const info = n.tensorrtInfo();
@@ -100,9 +113,18 @@ describe.skipIf(plugins.length === 0 || !ccAvailable)(
         libraryVersion: `${major}.3.2`,
       });
       expect(info.compiledVersion).toMatch(new RegExp(`^${major}\\.`));
+      expect(info.onnxParser).toEqual({ available: true, reason: null });
       // Past the loader, the build stops at the device check (no GPU here) or, with a GPU, at the
       // stand-in's null builder: either way a typed error, never a crash.
       expect(build?.code).toMatch(/^ERR_LOTUS_(BACKEND_UNAVAILABLE|TENSORRT|CUDA)$/);
+    });
+
+    it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s without libnvonnxparser: available to run engines, not to build them', (pluginName) => {
+      const major = Number(pluginName.match(/(\d+)\.so$/)![1]);
+      const { info } = probe(pluginName, major * 10000 + 302, { withParser: false });
+      expect(info.available).toBe(true);
+      expect(info.onnxParser.available).toBe(false);
+      expect(info.onnxParser.reason).toMatch(new RegExp(`libnvonnxparser\\.so\\.${major}: cannot open shared object file`));
     });
 
     it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s refuses a libnvinfer of another major', (pluginName) => {

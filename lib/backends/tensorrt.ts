@@ -119,10 +119,10 @@ export class TensorRTBackend implements Backend {
   static async create(model: ModelInfo, options: TensorRTBackendOptions = {}): Promise<TensorRTBackend> {
     const device = options.device ?? 0;
     const trtOptions = options.tensorrt ?? {};
-    // A prebuild older than this library may lack the class: report it rather than crash.
-    const GpuSessionClass = (native() as { GpuSession?: typeof GpuSession }).GpuSession;
-    if (typeof GpuSessionClass !== 'function') {
-      throw new BackendUnavailableError('this build of the native addon has no GPU session (GpuSession is missing)');
+    // A prebuild older than this library may lack the function: report it rather than crash.
+    const { openGpuSession } = native() as Partial<ReturnType<typeof native>>;
+    if (typeof openGpuSession !== 'function') {
+      throw new BackendUnavailableError('this build of the native addon has no GPU session (openGpuSession is missing)');
     }
     const environment = engineEnvironment(device);
     const settings = buildSettings(model, trtOptions);
@@ -135,21 +135,25 @@ export class TensorRTBackend implements Backend {
       onnx,
       environment,
       settings,
-      build: () => buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress),
-      load: (plan) => {
-        try {
-          return new GpuSessionClass(plan, {
-            device,
-            lanes: settings.lanes,
-            cudaGraphs: trtOptions.cudaGraphs ?? false,
-            task: model.task,
-            mode: model.mode,
-            sizeMultiple: model.sizeMultiple,
-          });
-        } catch (error) {
-          throw fromNativeError(error);
+      build: async () => {
+        // Runtime-only installs (libnvinfer without libnvonnxparser) run cached engines only.
+        const parser = tensorrtInfo().onnxParser;
+        if (!parser.available) {
+          throw new BackendUnavailableError(`no cached TensorRT engine for this model, and the ONNX parser to build one is unavailable: ${parser.reason}`);
         }
+        return buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress);
       },
+      // Deserializes on a libuv pool thread: the event loop keeps running meanwhile.
+      load: (plan) => openGpuSession(plan, {
+        device,
+        lanes: settings.lanes,
+        cudaGraphs: trtOptions.cudaGraphs ?? false,
+        task: model.task,
+        mode: model.mode,
+        sizeMultiple: model.sizeMultiple,
+      }).catch((error: unknown) => {
+        throw fromNativeError(error);
+      }),
       onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
     });
     return new TensorRTBackend(value, source, key, settings.lanes);

@@ -51,7 +51,7 @@ function cpuFacts(): DeviceFacts {
 
 /** "random" when the ONNX metadata says so or the user does (--random-weights). */
 function weightsLabel(model: ModelInfo, userSaysRandom: boolean): string {
-  if (userSaysRandom || model.metadata['lotus.random_weights'] === 'true') return 'random';
+  if (userSaysRandom || model.randomWeights) return 'random';
   return 'unspecified';
 }
 

@@ -52,6 +52,9 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (!trt.available) {
     throw new BackendUnavailableError(`cannot build a TensorRT engine: ${trt.reason ?? 'TensorRT is unavailable (no reason given)'}`);
   }
+  if (!trt.onnxParser.available) {
+    throw new BackendUnavailableError(`cannot build a TensorRT engine: the ONNX parser is unavailable: ${trt.onnxParser.reason}`);
+  }
 
   const progress = new ProgressBar();
   let built = false;

@@ -75,6 +75,9 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }
   if (trt.available) {
     lines.push(`TensorRT: available, library ${trt.libraryVersion ?? '?'} (plugin built for ${trt.compiledVersion ?? '?'})`);
+    lines.push(trt.onnxParser.available
+      ? 'TensorRT ONNX parser: available (engines can be built)'
+      : `TensorRT ONNX parser: unavailable, cached engines only: ${trt.onnxParser.reason ?? 'unknown reason'}`);
   } else {
     lines.push(`TensorRT: unavailable: ${trt.reason ?? 'unknown reason'}`);
   }

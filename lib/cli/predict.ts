@@ -98,6 +98,9 @@ async function predict(task: Task, argv: string[]): Promise<number> {
     });
     if (building) progress.done();
   }
+  if (estimator.model.randomWeights) {
+    progress.log(warningLine(`${path.basename(modelPath)} was exported from random weights (a test model): its predictions are noise. README.md says how to export a real Lotus checkpoint.`));
+  }
 
   const written: Written[] = [];
   let failures = 0;

@@ -1,6 +1,7 @@
-// GpuSession: a deserialized TensorRT engine + GpuPipeline, driven from JS. run() executes on the
-// libuv pool (it may wait for a free lane there, never on the event loop). Results are the pinned
-// pool buffer itself (external ArrayBuffer, returned to the pool by its finalizer) where allowed.
+// openGpuSession() -> GpuSession: a deserialized TensorRT engine + GpuPipeline, driven from JS.
+// Opening and run() execute on the libuv pool (a run may wait for a free lane there, never on the
+// event loop). Results are the pinned pool buffer itself (external ArrayBuffer, returned to the pool
+// by its finalizer) where allowed.
 #include <atomic>
 #include <memory>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "addon/bindings.h"
 #include "addon/external_buffer.h"
 #include "addon/js_errors.h"
+#include "addon/promise_worker.h"
 #include "core/device_info.h"
 #include "core/gpu_pipeline.h"
 #include "core/tensorrt_plugin.h"
@@ -28,12 +30,11 @@ Napi::Object poolStatsToJs(Napi::Env env, const PoolStats& stats) {
   return out;
 }
 
-class RunWorker : public Napi::AsyncWorker {
+class RunWorker : public PromiseWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline, GpuRequest request, std::vector<uint8_t> pixels,
             std::vector<float> noise, std::shared_ptr<std::atomic<int>> inFlight)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env),
         pipeline_(std::move(pipeline)),
         request_(request),
         pixels_(std::move(pixels)),
@@ -42,39 +43,21 @@ class RunWorker : public Napi::AsyncWorker {
     inFlight_->fetch_add(1);
   }
   ~RunWorker() override { inFlight_->fetch_sub(1); }
-  Napi::Promise promise() const { return deferred_.Promise(); }
 
  protected:
-  void Execute() override {
-    try {
-      request_.pixels = pixels_.data();
-      request_.byteLength = pixels_.size();
-      if (!noise_.empty()) {
-        request_.noise = noise_.data();
-        request_.noiseElements = noise_.size();
-      }
-      result_ = pipeline_->run(request_);
-    } catch (const ArgumentError& error) {
-      argumentError_ = std::make_unique<ArgumentError>(error);
-      SetError(error.what());
-    } catch (const Error& error) {
-      error_ = std::make_unique<Error>(error);
-      SetError(error.what());
-    } catch (const std::exception& error) {
-      SetError(error.what());
+  void Run() override {
+    // A closed session's pipeline is freed by its last request, here on the pool thread.
+    std::shared_ptr<GpuPipeline> pipeline = std::move(pipeline_);
+    request_.pixels = pixels_.data();
+    request_.byteLength = pixels_.size();
+    if (!noise_.empty()) {
+      request_.noise = noise_.data();
+      request_.noiseElements = noise_.size();
     }
-    pipeline_.reset();  // a closed session's pipeline is freed by its last request, on this thread
+    result_ = pipeline->run(request_);
   }
-  void OnOK() override {
-    // A JS exception here (e.g. out of JS heap) would otherwise leave the promise pending forever.
-    try {
-      Resolve();
-    } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
-    }
-  }
-  void Resolve() {
-    Napi::Env env = Env();
+
+  Napi::Value Result(Napi::Env env) override {
     float* data = result_.output.as<float>();
     size_t elements = result_.elements;
     ExternalResult buffer = makeExternalArrayBuffer(env, std::move(result_.output), data, elements * sizeof(float));
@@ -91,30 +74,44 @@ class RunWorker : public Napi::AsyncWorker {
     timings.Set("download", result_.timings.download);
     timings.Set("total", result_.timings.total);
     out.Set("timings", timings);
-    deferred_.Resolve(out);
-  }
-  void OnError(const Napi::Error& error) override {
-    Napi::Env env = Env();
-    if (argumentError_) {
-      deferred_.Reject(toJsError(env, *argumentError_).Value());
-    } else if (error_) {
-      deferred_.Reject(toJsError(env, *error_).Value());
-    } else {
-      deferred_.Reject(error.Value());
-    }
+    return out;
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<GpuPipeline> pipeline_;
   GpuRequest request_;
   std::vector<uint8_t> pixels_;
   std::vector<float> noise_;
   std::shared_ptr<std::atomic<int>> inFlight_;
   GpuResult result_;
-  std::unique_ptr<Error> error_;
-  std::unique_ptr<ArgumentError> argumentError_;
 };
+
+GpuPipelineOptions parseSessionOptions(const Napi::Value& value) {
+  Napi::Object options = requireObject(value, "options");
+  GpuPipelineOptions pipelineOptions;
+  pipelineOptions.device = static_cast<int>(requireInteger(options.Get("device"), "device", 0, 1024));
+  pipelineOptions.lanes = static_cast<int>(requireInteger(options.Get("lanes"), "lanes", 1, 64));
+  pipelineOptions.cudaGraphs = requireBoolean(options.Get("cudaGraphs"), "cudaGraphs");
+  pipelineOptions.task =
+      requireOneOf(options.Get("task"), "task", {"depth", "normal"}) == "depth" ? Task::Depth : Task::Normal;
+  pipelineOptions.generation = requireOneOf(options.Get("mode"), "mode", {"generation", "regression"}) == "generation";
+  pipelineOptions.sizeMultiple =
+      static_cast<int>(requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 8, kMaxSizeMultiple));
+  Napi::Value maxPool = options.Get("maxPoolBytes");
+  if (!maxPool.IsUndefined()) {
+    pipelineOptions.maxPoolBytes =
+        static_cast<size_t>(requireInteger(maxPool, "maxPoolBytes", 0, (int64_t{1} << 53) - 1));
+  }
+  return pipelineOptions;
+}
+
+// What OpenWorker hands to the GpuSession constructor, in a Napi::External carrying this type tag
+// (so no other External reaching the constructor from JS is ever read as one).
+struct OpenedPipeline {
+  std::shared_ptr<GpuPipeline> pipeline;
+  bool generation = true;
+};
+constexpr napi_type_tag kOpenedPipelineTag = {0x6c6f7475735f6770ull, 0x4f70656e65645069ull};
 
 class GpuSession : public Napi::ObjectWrap<GpuSession> {
  public:
@@ -124,55 +121,22 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
                         InstanceMethod<&GpuSession::Close>("close")});
   }
 
+  // Only openGpuSession() constructs sessions: it passes the pipeline it opened off the JS thread.
   explicit GpuSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpuSession>(info) {
-    guard(info.Env(), [&] {
-      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-        throw ArgumentError("plan", "a Uint8Array (serialized TensorRT engine)");
-      }
-      Napi::Uint8Array plan = info[0].As<Napi::Uint8Array>();
-      Napi::Object options = requireObject(info[1], "options");
-      GpuPipelineOptions pipelineOptions;
-      pipelineOptions.device = static_cast<int>(requireInteger(options.Get("device"), "device", 0, 1024));
-      pipelineOptions.lanes = static_cast<int>(requireInteger(options.Get("lanes"), "lanes", 1, 64));
-      pipelineOptions.cudaGraphs = requireBoolean(options.Get("cudaGraphs"), "cudaGraphs");
-      pipelineOptions.task = requireOneOf(options.Get("task"), "task", {"depth", "normal"}) == "depth" ? Task::Depth
-                                                                                                     : Task::Normal;
-      pipelineOptions.generation =
-          requireOneOf(options.Get("mode"), "mode", {"generation", "regression"}) == "generation";
-      pipelineOptions.sizeMultiple =
-          static_cast<int>(requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 8, kMaxSizeMultiple));
-      Napi::Value maxPool = options.Get("maxPoolBytes");
-      if (!maxPool.IsUndefined()) {
-        pipelineOptions.maxPoolBytes =
-            static_cast<size_t>(requireInteger(maxPool, "maxPoolBytes", 0, (int64_t{1} << 53) - 1));
-      }
-      requireUsableDevice(pipelineOptions.device);
-      // Deserialization runs here, synchronously (seconds for large plans): the TS layer constructs
-      // sessions once per estimator, off the per-request path.
-      std::shared_ptr<Engine> engine = deserializeTensorRTEngine(plan.Data(), plan.ByteLength(), pipelineOptions.device);
-      pipeline_ = std::make_shared<GpuPipeline>(std::move(engine), pipelineOptions);
-      generation_ = pipelineOptions.generation;
-    });
+    if (info.Length() != 1 || !info[0].IsExternal() ||
+        !info[0].As<Napi::External<OpenedPipeline>>().CheckTypeTag(&kOpenedPipelineTag)) {
+      throw toJsError(info.Env(), ArgumentError("GpuSession", "openGpuSession(plan, options): the constructor is internal"));
+    }
+    OpenedPipeline* opened = info[0].As<Napi::External<OpenedPipeline>>().Data();
+    pipeline_ = std::move(opened->pipeline);
+    generation_ = opened->generation;
   }
 
  private:
   // Every failure, a closed session (ERR_LOTUS_DISPOSED) included, is a rejection, as binding.d.ts
   // promises: a synchronous throw would escape the TS backend's .then(fromNativeError) mapping.
   Napi::Value Run(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    try {
-      return StartRun(info);
-    } catch (const Napi::Error& error) {
-      return rejected(env, error.Value());
-    } catch (const std::exception& error) {
-      return rejected(env, toJsError(env, error).Value());
-    }
-  }
-
-  static Napi::Value rejected(Napi::Env env, Napi::Value error) {
-    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-    deferred.Reject(error);
-    return deferred.Promise();
+    return promiseOrRejection(info.Env(), [&] { return StartRun(info); });
   }
 
   Napi::Value StartRun(const Napi::CallbackInfo& info) {
@@ -230,8 +194,63 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
   bool generation_ = true;
 };
 
+// Deserialization (seconds for a full-size plan) and lane setup run on a pool thread; the plan's
+// bytes are read in place, kept alive by a reference until the worker settles.
+class OpenWorker : public PromiseWorker {
+ public:
+  OpenWorker(Napi::Env env, Napi::Uint8Array plan, GpuPipelineOptions options)
+      : PromiseWorker(env),
+        planRef_(Napi::Persistent(plan)),
+        plan_(plan.Data()),
+        planBytes_(plan.ByteLength()),
+        options_(options) {}
+
+ protected:
+  void Run() override {
+    requireUsableDevice(options_.device);
+    std::shared_ptr<Engine> engine = deserializeTensorRTEngine(plan_, planBytes_, options_.device);
+    opened_.pipeline = std::make_shared<GpuPipeline>(std::move(engine), options_);
+    opened_.generation = options_.generation;
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    planRef_.Reset();
+    const Napi::FunctionReference* constructor = env.GetInstanceData<Napi::FunctionReference>();
+    Napi::External<OpenedPipeline> token = Napi::External<OpenedPipeline>::New(env, &opened_);
+    token.TypeTag(&kOpenedPipelineTag);
+    return constructor->New({token});
+  }
+
+ private:
+  Napi::Reference<Napi::Uint8Array> planRef_;
+  const uint8_t* plan_;
+  size_t planBytes_;
+  GpuPipelineOptions options_;
+  OpenedPipeline opened_;
+};
+
+Napi::Value OpenGpuSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return promiseOrRejection(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw ArgumentError("plan", "a Uint8Array (serialized TensorRT engine)");
+    }
+    Napi::Uint8Array plan = info[0].As<Napi::Uint8Array>();
+    if (plan.ByteLength() == 0) throw ArgumentError("plan", "a non-empty serialized engine");
+    auto* worker = new OpenWorker(env, plan, parseSessionOptions(info[1]));  // deletes itself when done
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
 }  // namespace
 
-void InitGpuSession(Napi::Env env, Napi::Object exports) { exports.Set("GpuSession", GpuSession::Define(env)); }
+void InitGpuSession(Napi::Env env, Napi::Object exports) {
+  Napi::Function constructor = GpuSession::Define(env);
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(constructor)));
+  exports.Set("GpuSession", constructor);
+  exports.Set("openGpuSession", Napi::Function::New(env, OpenGpuSession, "openGpuSession"));
+}
 
 }  // namespace lotus::addon

@@ -9,58 +9,11 @@
 #include "addon/bindings.h"
 #include "addon/external_buffer.h"
 #include "addon/js_errors.h"
+#include "addon/promise_worker.h"
 #include "core/host_pipeline.h"
 
 namespace lotus::addon {
 namespace {
-
-// An AsyncWorker whose failure keeps the core error's type (code, parameter) for the rejection.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
-
- protected:
-  virtual void Run() = 0;
-  virtual Napi::Value Result(Napi::Env env) = 0;
-
- private:
-  void Execute() override {
-    try {
-      Run();
-    } catch (const Error& error) {
-      error_ = std::make_unique<Error>(error);
-      if (const auto* argument = dynamic_cast<const ArgumentError*>(&error)) {
-        argumentError_ = std::make_unique<ArgumentError>(*argument);
-      }
-      SetError(error.what());
-    } catch (const std::exception& error) {
-      SetError(error.what());
-    }
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    try {
-      deferred_.Resolve(Result(env));
-    } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
-    }
-  }
-  void OnError(const Napi::Error& error) override {
-    Napi::Env env = Env();
-    if (argumentError_) {
-      deferred_.Reject(toJsError(env, *argumentError_).Value());
-    } else if (error_) {
-      deferred_.Reject(toJsError(env, *error_).Value());
-    } else {
-      deferred_.Reject(error.Value());
-    }
-  }
-
-  Napi::Promise::Deferred deferred_;
-  std::unique_ptr<Error> error_;
-  std::unique_ptr<ArgumentError> argumentError_;
-};
 
 class PreprocessWorker : public PromiseWorker {
  public:

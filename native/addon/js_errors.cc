@@ -17,9 +17,10 @@ Napi::Error toJsError(Napi::Env env, const std::exception& error) {
   }
   if (const auto* typed = dynamic_cast<const Error*>(&error)) return makeJsError(env, typed->code(), typed->what());
   if (dynamic_cast<const std::bad_alloc*>(&error)) {
-    return makeJsError(env, ErrorCode::InvalidArgument, "out of host memory");
+    return makeJsError(env, ErrorCode::Internal, "out of host memory");
   }
-  return Napi::Error::New(env, error.what());
+  // Not ours (a standard library or driver wrapper exception): still a typed error, with its text.
+  return makeJsError(env, ErrorCode::Internal, error.what());
 }
 
 }  // namespace lotus::addon

@@ -1,4 +1,4 @@
-// tensorrtInfo(): which TensorRT plugin loaded (or why none did).
+// tensorrtInfo(): which TensorRT plugin loaded (or why none did), and whether it can build engines.
 // buildEngine(options, onProgress): ONNX -> plan on a worker thread, with progress and cancel().
 #include <atomic>
 #include <memory>
@@ -27,6 +27,11 @@ Napi::Value TensorRTInfo(const Napi::CallbackInfo& info) {
   result.Set("pluginPath", nullOr(env, trt.pluginPath));
   result.Set("compiledVersion", nullOr(env, trt.compiledVersion));
   result.Set("libraryVersion", nullOr(env, trt.libraryVersion));
+  Napi::Object parser = Napi::Object::New(env);
+  parser.Set("available", trt.onnxParserAvailable);
+  parser.Set("reason", trt.onnxParserAvailable ? env.Null()
+                                               : Napi::String::New(env, trt.available ? trt.onnxParserReason : trt.reason));
+  result.Set("onnxParser", parser);
   return result;
 }
 

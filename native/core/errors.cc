@@ -11,6 +11,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::Cuda: return "ERR_LOTUS_CUDA";
     case ErrorCode::TensorRT: return "ERR_LOTUS_TENSORRT";
     case ErrorCode::Disposed: return "ERR_LOTUS_DISPOSED";
+    case ErrorCode::Internal: return "ERR_LOTUS_INTERNAL";
   }
   return "ERR_LOTUS";
 }

@@ -14,6 +14,7 @@ enum class ErrorCode {
   Cuda,                // ERR_LOTUS_CUDA
   TensorRT,            // ERR_LOTUS_TENSORRT
   Disposed,            // ERR_LOTUS_DISPOSED
+  Internal,            // ERR_LOTUS_INTERNAL: an unexpected native failure (a bug, or out of host memory)
 };
 
 const char* errorCodeName(ErrorCode code);

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <string>
+#include <vector>
 
 #include "core/cuda_check.h"
 #include "core/errors.h"
@@ -86,6 +87,7 @@ void MemoryPool::free(void* data) {
 Lease MemoryPool::acquire(size_t bytes) {
   if (bytes > (size_t{1} << 40)) throw ArgumentError("bytes", "at most 1 TiB per buffer");
   size_t size = sizeClass(bytes);
+  std::vector<void*> excess;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = idleBySize_.find(size);
@@ -96,9 +98,16 @@ Lease MemoryPool::acquire(size_t bytes) {
       stats_.bytesCached -= size;
       stats_.bytesInUse += size;
       stats_.reuses += 1;
-      return Lease(shared_from_this(), data, size);
+      excess = takeIdleOverLocked(maxCachedBytes_);
+      Lease lease(shared_from_this(), data, size);
+      freeBuffers(excess);  // outside the lock (see below), but still on this worker thread
+      return lease;
     }
+    excess = takeIdleOverLocked(maxCachedBytes_);
   }
+  // CUDA calls run outside the lock: cudaFree synchronizes the device, and other lanes must still
+  // be able to lease and return buffers meanwhile.
+  freeBuffers(excess);
   void* data = allocate(size);
   if (data == nullptr) {
     // Out of memory: give every idle buffer back and try once more.
@@ -117,20 +126,27 @@ Lease MemoryPool::acquire(size_t bytes) {
 }
 
 void MemoryPool::release(void* data, size_t bytes) {
+  // Bookkeeping only, no CUDA call: a lease may be dropped on the JS thread (a zero-copy result's
+  // finalizer), and cudaFree/cudaFreeHost would stall it on a device-wide synchronization. Idle
+  // bytes over the limit are freed by the next acquire(), on a worker thread.
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.bytesInUse -= bytes;
   stats_.bytesCached += bytes;
   idle_.emplace_back(bytes, data);
   idleBySize_.emplace(bytes, std::prev(idle_.end()));
-  trimLocked(maxCachedBytes_);
 }
 
 void MemoryPool::trim(size_t maxCachedBytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  trimLocked(maxCachedBytes);
+  std::vector<void*> excess;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    excess = takeIdleOverLocked(maxCachedBytes);
+  }
+  freeBuffers(excess);
 }
 
-void MemoryPool::trimLocked(size_t maxCachedBytes) {
+std::vector<void*> MemoryPool::takeIdleOverLocked(size_t maxCachedBytes) {
+  std::vector<void*> taken;
   while (stats_.bytesCached > maxCachedBytes && !idle_.empty()) {
     auto oldest = idle_.begin();
     auto range = idleBySize_.equal_range(oldest->first);
@@ -142,9 +158,14 @@ void MemoryPool::trimLocked(size_t maxCachedBytes) {
     }
     stats_.bytesCached -= oldest->first;
     stats_.frees += 1;
-    free(oldest->second);
+    taken.push_back(oldest->second);
     idle_.erase(oldest);
   }
+  return taken;
+}
+
+void MemoryPool::freeBuffers(const std::vector<void*>& buffers) {
+  for (void* data : buffers) free(data);
 }
 
 PoolStats MemoryPool::stats() const {

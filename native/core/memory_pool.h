@@ -1,6 +1,6 @@
 // Reusable device or pinned host buffers. Requests are rounded up to a size class (at most 1/4
 // waste), idle buffers of a class are reused, and idle bytes above `maxCachedBytes` are freed
-// (oldest first). Thread-safe. A Lease returns its buffer on destruction; it keeps the pool alive,
+// (oldest first) by the next acquire: returning a buffer never calls CUDA. Thread-safe. A Lease returns its buffer on destruction; it keeps the pool alive,
 // so a buffer handed to JS (zero-copy result) can outlive the session that produced it.
 #pragma once
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace lotus {
 
@@ -87,7 +88,10 @@ class MemoryPool : public std::enable_shared_from_this<MemoryPool> {
   void release(void* data, size_t bytes);
   void* allocate(size_t bytes);
   void free(void* data);
-  void trimLocked(size_t maxCachedBytes);
+  // Unlinks idle buffers, oldest first, until at most `maxCachedBytes` stay cached; the caller frees
+  // them after dropping the lock.
+  std::vector<void*> takeIdleOverLocked(size_t maxCachedBytes);
+  void freeBuffers(const std::vector<void*>& buffers);
 
   const MemoryKind kind_;
   const int device_;

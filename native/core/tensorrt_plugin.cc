@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -36,6 +37,24 @@ std::string baseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// TensorRT messages logged on threads with no capture in place (TensorRT's own worker threads)
+// would otherwise be lost: print them to stderr, as TensorRT's sample logger does. Errors by
+// default; LOTUS_TENSORRT_LOG=warning|info|verbose shows more.
+int32_t stderrLogLevel() {
+  const char* level = std::getenv("LOTUS_TENSORRT_LOG");
+  if (!level) return 1;
+  if (std::strcmp(level, "warning") == 0) return 2;
+  if (std::strcmp(level, "info") == 0) return 3;
+  if (std::strcmp(level, "verbose") == 0) return 4;
+  return 1;
+}
+
+void logToStderr(void*, int32_t severity, const char* message) {
+  static const char* const names[] = {"internal error", "error", "warning", "info", "verbose"};
+  const char* name = severity >= 0 && severity <= 4 ? names[severity] : "message";
+  std::fprintf(stderr, "lotus-trt: TensorRT %s: %s\n", name, message ? message : "");
+}
+
 // Loads one plugin; on failure returns false with `why`. A plugin that failed is not dlclosed: it
 // may hold a half-initialised TensorRT handle, and a few KiB mapped once is harmless.
 bool tryPlugin(const std::string& path, PluginState& state, std::string& why) {
@@ -64,11 +83,18 @@ bool tryPlugin(const std::string& path, PluginState& state, std::string& why) {
     return false;
   }
   state.api = api;
+  api->setLogCallback(&logToStderr, nullptr, stderrLogLevel());
   state.availability.available = true;
   state.availability.pluginPath = path;
   state.availability.compiledMajor = api->compiledVersion / 10000;
   state.availability.compiledVersion = tensorrt::versionString(api->compiledVersion);
   state.availability.libraryVersion = tensorrt::versionString(libraryVersion);
+  char* parserError = nullptr;
+  state.availability.onnxParserAvailable = api->probeParser(&parserError) == LOTUS_TRT_OK;
+  if (!state.availability.onnxParserAvailable) {
+    state.availability.onnxParserReason = parserError ? parserError : "libnvonnxparser probe failed";
+  }
+  api->freeMemory(parserError);
   return true;
 }
 

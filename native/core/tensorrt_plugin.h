@@ -18,6 +18,8 @@ struct TensorRTAvailability {
   int compiledMajor = 0;        // NV_TENSORRT_MAJOR the plugin was compiled with
   std::string compiledVersion;  // "11.1.0"
   std::string libraryVersion;   // from getInferLibVersion() of the loaded libnvinfer
+  bool onnxParserAvailable = false;  // libnvonnxparser loaded: engines can be built, not only run
+  std::string onnxParserReason;      // why not
 };
 
 // Cached after the first call; never throws.

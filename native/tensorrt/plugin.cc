@@ -22,6 +22,10 @@ int probe(int32_t* libraryVersion, char** error) noexcept {
   });
 }
 
+int probeParser(char** error) noexcept {
+  return guarded(error, [] { parserLibrary(); });
+}
+
 int build(const LotusTrtBuildOptions* options, void** plan, size_t* planSize, char** error) noexcept {
   return guarded(error, [&] {
     if (!options || !plan || !planSize) throw Failure(LOTUS_TRT_INVALID, "buildEngine: null argument");
@@ -55,6 +59,7 @@ const LotusTrtPluginApi kApi = {
     &setTensorAddress,
     &enqueue,
     &setLogCallback,
+    &probeParser,
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 /* Bump on any change of this file; the loader refuses a plugin with a different number. */
-#define LOTUS_TRT_PLUGIN_ABI 1
+#define LOTUS_TRT_PLUGIN_ABI 2
 #define LOTUS_TRT_PLUGIN_ENTRY "lotus_tensorrt_plugin_api"
 #define LOTUS_TRT_MAX_DIMS 8
 
@@ -112,6 +112,10 @@ typedef struct LotusTrtPluginApi {
 
   /* Messages TensorRT logs outside any plugin call (e.g. on its own threads); NULL = dropped. */
   void (*setLogCallback)(LotusTrtLogFn log, void* user, int32_t maxSeverity);
+
+  /* Loads libnvonnxparser.so.<MAJOR> (once). Only builds need it: a machine with libnvinfer alone
+   * still runs cached engines. Fails with the dlopen/dlsym reason. */
+  int (*probeParser)(char** error);
 } LotusTrtPluginApi;
 
 typedef const LotusTrtPluginApi* (*LotusTrtPluginEntryFn)(void);

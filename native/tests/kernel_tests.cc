@@ -163,6 +163,32 @@ void testColorize(const std::string& label, const std::vector<float>& depth, int
   report("colorizeDepth " + label + (reverse ? " reversed" : ""), maxError, mismatches, expected.size(), 0.0);
 }
 
+// Returning buffers never calls CUDA (it may run on the JS thread); the next acquire frees what is
+// over the limit, oldest first, and same-class buffers are reused.
+void testPoolBound() {
+  for (MemoryKind kind : {MemoryKind::Device, MemoryKind::Pinned}) {
+    const char* name = kind == MemoryKind::Device ? "device" : "pinned";
+    const size_t limit = size_t{1} << 20;
+    auto pool = MemoryPool::create(kind, 0, limit);
+    {
+      std::vector<Lease> leases;
+      for (int i = 1; i <= 8; ++i) leases.push_back(pool->acquire(size_t{512} << 10 << (i % 3)));
+    }
+    PoolStats released = pool->stats();
+    bool ok = released.bytesInUse == 0 && released.bytesCached > limit && released.frees == 0;
+    Lease small = pool->acquire(300);
+    PoolStats after = pool->stats();
+    ok = ok && after.bytesCached <= limit && after.frees > 0 && after.bytesInUse == MemoryPool::sizeClass(300);
+    small.reset();
+    Lease reused = pool->acquire(300);
+    ok = ok && pool->stats().reuses == after.reuses + 1;
+    std::printf("%s pool %s: cached %zu after release (no frees), %zu after next acquire (limit %zu, %llu frees)\n",
+                ok ? "PASS" : "FAIL", name, released.bytesCached, after.bytesCached, limit,
+                static_cast<unsigned long long>(after.frees));
+    if (!ok) ++failures;
+  }
+}
+
 void runParity() {
   // Preprocess: 1x1, odd sizes, extreme aspect ratios, RGB and RGBA, down- and upscaling, R = 0.
   const int cases[][5] = {
@@ -201,6 +227,8 @@ void runParity() {
   withNan[50] = NAN;
   testColorize("with NaN", withNan, 10, false);
   testColorize("single pixel", std::vector<float>(1, 0.7f), 1, true);
+
+  testPoolBound();
 }
 
 // ---- stress and timing ----

@@ -1,4 +1,5 @@
 """Load a Lotus checkpoint (local diffusers folder or Hugging Face id) and infer its task/mode."""
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ class LotusCheckpoint:
     task: str
     mode: str
     disparity: bool
+    random_weights: bool = False  # model_index.json "_lotus_random_weights" (tiny.py, full.py)
 
 
 def _resolve(source):
@@ -88,4 +90,13 @@ def load_checkpoint(source, task=None, mode=None, disparity=None):
         raise SystemExit("unet has no 4-dim projection class embedding (the Lotus task switcher)")
 
     return LotusCheckpoint(source=source, unet=unet, vae=vae, prompt_embeds=empty_prompt_embedding(path),
-                           task=task, mode=mode, disparity=disparity)
+                           task=task, mode=mode, disparity=disparity, random_weights=marked_random(path))
+
+
+def marked_random(path):
+    """True when the checkpoint says its weights are random (our generators write the marker)."""
+    try:
+        with open(os.path.join(path, "model_index.json")) as f:
+            return json.load(f).get("_lotus_random_weights") is True
+    except (OSError, ValueError):
+        return False

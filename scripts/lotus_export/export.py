@@ -33,7 +33,8 @@ def build_parser():
 
 
 def metadata(ck, precision, resolution):
-    return {
+    marks = {"lotus.random_weights": "true"} if ck.random_weights else {}
+    return {**marks,
         "lotus.format_version": "1",
         "lotus.task": ck.task,
         "lotus.mode": ck.mode,

@@ -101,7 +101,10 @@ def make_tiny(out_dir, mode="generation", seed=0):
                    "text_encoder": ["transformers", "CLIPTextModel"],
                    "tokenizer": ["transformers", "CLIPTokenizer"],
                    "unet": ["diffusers", "UNet2DConditionModel"],
-                   "vae": ["diffusers", "AutoencoderKL"]}, f, indent=2)
+                   "vae": ["diffusers", "AutoencoderKL"],
+                   # Read by the exporter (lotus.random_weights) and bench_pytorch.py: benchmarks
+                   # and the CLI say that these weights are random.
+                   "_lotus_random_weights": True}, f, indent=2)
     return out_dir
 
 

@@ -42,7 +42,9 @@ def test_metadata_and_io(exported):
         meta = {p.key: p.value for p in m.metadata_props}
         assert set(meta) == {"lotus.format_version", "lotus.task", "lotus.mode", "lotus.disparity",
                              "lotus.processing_resolution", "lotus.size_multiple", "lotus.latent_scale",
-                             "lotus.timestep", "lotus.precision", "lotus.source", "lotus.exporter_version"}
+                             "lotus.timestep", "lotus.precision", "lotus.source", "lotus.exporter_version",
+                             "lotus.random_weights"}
+        assert meta["lotus.random_weights"] == "true"  # tiny.py marks its checkpoints
         assert meta["lotus.task"] == ("depth" if "depth" in ck else "normal")
         assert meta["lotus.mode"] == ("generation" if "-g-" in ck else "regression")
         assert meta["lotus.precision"] == prec and meta["lotus.processing_resolution"] == "768"
