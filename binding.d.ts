@@ -167,12 +167,20 @@ export interface NativeGpuRunOptions {
   resample: NativeResample;
   /** Noise seed (G models), an integer in [0, 2^53). */
   seed: number;
-  /** Explicit noise [1, 4, paddedHeight / 8, paddedWidth / 8] (G models). */
+  /** Explicit noise [1, 4, paddedHeight / 8, paddedWidth / 8] (G models, a batch of one image). */
   noise?: Float32Array;
 }
 
+/** One image of a batch: 8-bit HWC pixels. */
+export interface NativeGpuImage {
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
 export interface NativeStageTimings {
-  /** Milliseconds measured with CUDA events on the request's stream. */
+  /** Milliseconds of the whole batch, measured with CUDA events on the request's stream. */
   upload: number;
   preprocess: number;
   inference: number;
@@ -181,13 +189,18 @@ export interface NativeStageTimings {
   total: number;
 }
 
-export interface NativeGpuRunResult {
+export interface NativeGpuRunOutput {
   /** Depth H*W or interleaved unit normals H*W*3, at the input size. */
   data: Float32Array;
   width: number;
   height: number;
   /** True when `data` is the pinned pool buffer itself (returned to the pool when garbage collected). */
   zeroCopy: boolean;
+}
+
+export interface NativeGpuRunResult {
+  /** One per image, in order. */
+  outputs: NativeGpuRunOutput[];
   timings: NativeStageTimings;
 }
 
@@ -219,11 +232,14 @@ export class GpuSession {
   /** Internal: sessions come from openGpuSession(); calling it from JS throws ERR_LOTUS_INVALID_ARGUMENT. */
   private constructor();
   /**
-   * RGB8/RGBA8 HWC pixels -> prediction at the input size. Rejects with ERR_LOTUS_DISPOSED after close().
-   * A run beyond `lanes` in flight waits for a lane on a libuv pool thread: lib/ keeps at most `lanes`
-   * runs in flight for that reason.
+   * One network call over a batch of RGB8/RGBA8 HWC images -> one prediction per image, at its input
+   * size. Every image must reach the same padded network size, and the batch must fit the engine's
+   * profile (ERR_LOTUS_INVALID_ARGUMENT naming `images` or `processingResolution` otherwise). Each
+   * image is predicted as it would be alone (G models: the same seed's noise for each).
+   * Rejects with ERR_LOTUS_DISPOSED after close(). A run beyond `lanes` in flight waits for a lane
+   * on a libuv pool thread: lib/ keeps at most `lanes` runs in flight for that reason.
    */
-  run(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, options: NativeGpuRunOptions): Promise<NativeGpuRunResult>;
+  run(images: NativeGpuImage[], options: NativeGpuRunOptions): Promise<NativeGpuRunResult>;
   memoryStats(): NativeGpuMemoryStats;
   /** Rejects new runs; runs in flight complete, then the GPU resources are freed. */
   close(): void;

@@ -1,5 +1,5 @@
 // createEstimator() and LotusEstimator: validation, backend selection and the request lifecycle.
-import type { Backend, Timings } from './backends/backend';
+import type { Backend, BackendOutput, RgbImage, Timings } from './backends/backend';
 import { createCpuBackend } from './backends/cpu';
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, LotusError, ModelError } from './errors';
 import { planRequest } from './geometry';
@@ -11,10 +11,11 @@ import {
   resolveEstimatorOptions,
   type EstimateOptions,
   type EstimatorOptions,
+  type ResolvedEstimateOptions,
   type ResolvedEstimatorOptions,
 } from './options';
 import { DepthResult, NormalResult, type EstimateResult } from './results';
-import { nonEmptyString } from './validate';
+import { invalid, nonEmptyString } from './validate';
 
 /** Loads lib/backends/tensorrt.ts only when TensorRT is wanted: CPU-only use never touches it. */
 async function loadTensorRTBackend(): Promise<typeof import('./backends/tensorrt.js')> {
@@ -93,11 +94,23 @@ export class LotusEstimator {
   /** Depth or normals, by the model's task. Concurrent calls are safe. */
   estimate(image: ImageInput, options?: EstimateOptions): Promise<EstimateResult> {
     if (this.closing) return Promise.reject(new DisposedError('estimate(): the estimator has been closed'));
-    const request = this.run(image, options);
-    this.inFlight.add(request);
-    const forget = () => this.inFlight.delete(request);
-    request.then(forget, forget);
-    return request;
+    return this.track(this.run([image], options, false).then((results) => results[0]!));
+  }
+
+  /**
+   * Several images in as few network calls as the backend allows: images that reach the same
+   * network size go together, up to the backend's batch maximum (TensorRT: the engine's
+   * `tensorrt.maxBatch`, default 1; CPU: `cpu.maxBatch`, default 4). Results come in input order,
+   * and each equals what estimate() returns for that image with the same options (G models: every
+   * image's noise comes from `seed`); `timings` are those of the image's batch. Every decoded image
+   * is held until the call settles: pass tens of images, not thousands.
+   */
+  estimateBatch(images: readonly ImageInput[], options?: EstimateOptions): Promise<EstimateResult[]> {
+    if (this.closing) return Promise.reject(new DisposedError('estimateBatch(): the estimator has been closed'));
+    if (!Array.isArray(images)) {
+      return Promise.reject(invalid('images', 'an array of images', images));
+    }
+    return this.track(this.run(images, options, true));
   }
 
   /** estimate() for depth models; rejects with ModelError on a normal model. */
@@ -128,28 +141,70 @@ export class LotusEstimator {
     }
   }
 
-  private async run(image: ImageInput, options: EstimateOptions | undefined): Promise<EstimateResult> {
+  private track<T>(request: Promise<T>): Promise<T> {
+    this.inFlight.add(request);
+    const forget = () => this.inFlight.delete(request);
+    request.then(forget, forget);
+    return request;
+  }
+
+  private async run(inputs: readonly ImageInput[], options: EstimateOptions | undefined, batch: boolean): Promise<EstimateResult[]> {
     const resolved = resolveEstimateOptions(options, this.options, this.model);
+    if (resolved.noise && inputs.length > 1) {
+      throw new InvalidArgumentError('options.noise', 'options.noise: explicit noise applies to one image; a batch takes its noise from options.seed');
+    }
     const start = performance.now();
-    const pixels = await loadImage(image, 'image');
+    const pixels = await Promise.all(inputs.map((input, i) => loadImage(input, batch ? `images[${i}]` : 'image')));
     const decoded = performance.now();
-    planRequest(pixels.width, pixels.height, resolved, this.model);
-    const output = await this.impl.run(pixels, resolved);
-    const ran = performance.now();
+    const results: EstimateResult[] = new Array(inputs.length);
+    await Promise.all(this.groupIntoBatches(pixels, resolved).map(async (indices) => {
+      const output = await this.impl.run(indices.map((i) => pixels[i]!), resolved);
+      const ran = performance.now();
+      indices.forEach((imageIndex, n) => {
+        results[imageIndex] = this.toResult(pixels[imageIndex]!, output.outputs[n], output.timings, { start, decoded, ran });
+      });
+    }));
+    return results;
+  }
+
+  /** Image indices per backend call: same network size together, at most the backend's maxBatch each, in input order. */
+  private groupIntoBatches(pixels: RgbImage[], resolved: ResolvedEstimateOptions): number[][] {
+    const bySize = new Map<string, number[]>();
+    pixels.forEach((image, i) => {
+      const size = planRequest(image.width, image.height, resolved, this.model);
+      const key = `${size.paddedWidth}x${size.paddedHeight}`;
+      const group = bySize.get(key);
+      if (group) group.push(i);
+      else bySize.set(key, [i]);
+    });
+    const batches: number[][] = [];
+    for (const group of bySize.values()) {
+      for (let i = 0; i < group.length; i += this.impl.maxBatch) batches.push(group.slice(i, i + this.impl.maxBatch));
+    }
+    return batches;
+  }
+
+  private toResult(
+    pixels: RgbImage,
+    output: BackendOutput | undefined,
+    batchTimings: Partial<Timings>,
+    at: { start: number; decoded: number; ran: number },
+  ): EstimateResult {
     const perPixel = this.model.task === 'depth' ? 1 : 3;
-    if (output.width !== pixels.width || output.height !== pixels.height || output.data.length !== pixels.width * pixels.height * perPixel) {
-      throw new LotusError('ERR_LOTUS_MODEL', `the ${this.backend} backend returned ${output.width}x${output.height} (${output.data.length} values) for a ${pixels.width}x${pixels.height} image`);
+    if (!output || output.width !== pixels.width || output.height !== pixels.height || output.data.length !== pixels.width * pixels.height * perPixel) {
+      const got = output ? `${output.width}x${output.height} (${output.data.length} values)` : 'nothing';
+      throw new LotusError('ERR_LOTUS_MODEL', `the ${this.backend} backend returned ${got} for a ${pixels.width}x${pixels.height} image`);
     }
     // Backend-owned memory is copied out so that results stay valid after later requests.
     const data = output.zeroCopy ? output.data.slice() : output.data;
     const end = performance.now();
     const timings: Timings = {
-      decode: decoded - start,
-      preprocess: output.timings.preprocess ?? 0,
-      inference: output.timings.inference ?? 0,
-      postprocess: output.timings.postprocess ?? 0,
-      copy: (output.timings.copy ?? 0) + (end - ran),
-      total: end - start,
+      decode: at.decoded - at.start,
+      preprocess: batchTimings.preprocess ?? 0,
+      inference: batchTimings.inference ?? 0,
+      postprocess: batchTimings.postprocess ?? 0,
+      copy: (batchTimings.copy ?? 0) + (end - at.ran),
+      total: end - at.start,
     };
     return this.model.task === 'depth'
       ? new DepthResult(pixels.width, pixels.height, data, this.model.disparity, timings)

@@ -35,6 +35,7 @@ export interface TensorRTOptions {
   minSize?: ProfileSize;
   optSize?: ProfileSize;
   maxSize?: ProfileSize;
+  /** Largest batch the engine accepts (its profile's N range is 1..maxBatch; default 1): estimateBatch() sends up to this many images per call. */
   maxBatch?: number;
   /** Reuse a timing cache across builds (default true). */
   timingCache?: boolean;
@@ -45,6 +46,8 @@ export interface TensorRTOptions {
 export interface CpuOptions {
   /** onnxruntime intra-op threads (default: onnxruntime's choice, the physical cores). */
   intraOpThreads?: number;
+  /** Most images estimateBatch() sends to onnxruntime in one run (default 4; memory grows with it). */
+  maxBatch?: number;
 }
 
 export interface EstimatorOptions {
@@ -95,7 +98,7 @@ const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
   'maxBatch', 'timingCache', 'onProgress',
 ] as const;
-const CPU_KEYS = ['intraOpThreads'] as const;
+const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
 const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise'] as const;
 
 // The native Philox generator keys on any JS safe integer.
@@ -140,7 +143,11 @@ function resolveTensorRTOptions(value: unknown): TensorRTOptions {
 function resolveCpuOptions(value: unknown): CpuOptions {
   const o = optionsObject(value, 'options.cpu', CPU_KEYS);
   const intraOpThreads = optionalInteger(o.intraOpThreads, 'options.cpu.intraOpThreads', { min: 0, max: 1024 });
-  return intraOpThreads === undefined ? {} : { intraOpThreads };
+  const maxBatch = optionalInteger(o.maxBatch, 'options.cpu.maxBatch', { min: 1, max: 1024 });
+  return {
+    ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
+    ...(maxBatch === undefined ? {} : { maxBatch }),
+  };
 }
 
 /** Validates createEstimator() options before the model is read. */

@@ -95,7 +95,8 @@ def detect_random_weights(checkpoint, explicit):
 
 
 # ---------------------------------------------------------------------------------------------
-# The pipeline (pipeline.py LotusGPipeline.__call__ / LotusDPipeline.__call__, batch 1)
+# The pipeline (pipeline.py LotusGPipeline.__call__ / LotusDPipeline.__call__; a batch stacks the
+# decoded images into one call, as the pipeline's batched tensors allow)
 
 class LotusReference:
     def __init__(self, checkpoint, device, dtype, seed):
@@ -125,7 +126,7 @@ class LotusReference:
                              truncation=True, return_tensors="pt").input_ids
         return self.text_encoder(ids.to(self.device))[0].to(self.dtype)
 
-    def __call__(self, path, processing_res, task):
+    def __call__(self, path, processing_res, task, batch=1):
         import numpy as np
         import torch
         import torch.nn.functional as F
@@ -134,11 +135,11 @@ class LotusReference:
         t = {}
         t0 = time.perf_counter()
         # infer.py: PIL decode -> float32 NCHW in [-1, 1]
-        if isinstance(path, np.ndarray):
-            arr = path.astype(np.float32)
-        else:
-            arr = np.array(Image.open(path).convert("RGB")).astype(np.float32)
-        rgb = torch.tensor(arr).permute(2, 0, 1).unsqueeze(0) / 127.5 - 1.0
+        def decode():
+            if isinstance(path, np.ndarray):
+                return path.astype(np.float32)
+            return np.array(Image.open(path).convert("RGB")).astype(np.float32)
+        rgb = torch.stack([torch.tensor(decode()).permute(2, 0, 1) for _ in range(batch)]) / 127.5 - 1.0
         t1 = time.perf_counter()
         rgb = rgb.to(self.device)  # float32 as infer.py; cast before the VAE as its autocast does
         self.sync()
@@ -154,12 +155,13 @@ class LotusReference:
             rgb = rgb.to(self.dtype)
             prompt_embeds = self.encode_prompt()
             task_emb = torch.tensor([1, 0], device=self.device).float().unsqueeze(0)
-            task_emb = torch.cat([torch.sin(task_emb), torch.cos(task_emb)], dim=-1).to(self.dtype)
+            task_emb = torch.cat([torch.sin(task_emb), torch.cos(task_emb)], dim=-1).to(self.dtype).repeat(batch, 1)
+            prompt_embeds = prompt_embeds.repeat(batch, 1, 1)
             timestep = torch.tensor([999], device=self.device).long()[0]
             rgb_latents = self.vae.encode(rgb).latent_dist.sample(self.generator) * self.scaling
             if self.generation:
                 h, w = rgb.shape[2:]
-                noise = torch.randn((1, self.unet.config.in_channels // 2, h // self.vae_scale, w // self.vae_scale),
+                noise = torch.randn((batch, self.unet.config.in_channels // 2, h // self.vae_scale, w // self.vae_scale),
                                     generator=self.generator, device=self.device, dtype=self.dtype)
                 noise = self.scheduler.scale_model_input(noise * self.scheduler.init_noise_sigma, timestep)
                 unet_in = torch.cat([rgb_latents, noise], dim=1)
@@ -176,8 +178,8 @@ class LotusReference:
         # resize_back(np, input size, NEAREST_EXACT) then infer.py's channel mean for depth
         back = torch.tensor(image).permute(0, 3, 1, 2)
         back = F.interpolate(back, size=(in_h, in_w), mode="nearest")  # torchvision InterpolationMode.NEAREST, as resize_back uses
-        pred_np = back.permute(0, 2, 3, 1).numpy()[0]
-        out = pred_np.mean(axis=-1) if task == "depth" else pred_np
+        pred_np = back.permute(0, 2, 3, 1).numpy()
+        out = [p.mean(axis=-1) if task == "depth" else p for p in pred_np]
         t6 = time.perf_counter()
         ms = 1000.0
         t["decode"] = (t1 - t0) * ms
@@ -225,12 +227,13 @@ def main(argv=None):
     ap.add_argument("--synthetic", default="1920x1080", help="synthetic input size WxH when no --image")
     ap.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=1, help="images per pipeline call")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--random-weights", action="store_true", help="mark the checkpoint's weights as random")
     a = ap.parse_args(argv)
 
-    if a.iterations < 1 or a.warmup < 0:
-        fail("INVALID_ARGUMENT", "--iterations must be >= 1 and --warmup >= 0")
+    if a.iterations < 1 or a.warmup < 0 or a.batch < 1:
+        fail("INVALID_ARGUMENT", "--iterations and --batch must be >= 1 and --warmup >= 0")
     try:
         resolutions = parse_list(a.resolutions)
     except ValueError:
@@ -280,27 +283,27 @@ def main(argv=None):
     pipe.sync()
     load_ms = (time.perf_counter() - t0) * 1000
 
-    _, cold = pipe(image, resolutions[0], a.task)
+    _, cold = pipe(image, resolutions[0], a.task, a.batch)
     cold_facts = {"resolution": resolutions[0], "ms": cold["total"], "timings": cold}
 
     results = []
     for res in resolutions:
         for i in range(a.warmup):
-            pipe(image, res, a.task)
+            pipe(image, res, a.task, a.batch)
         latencies, timings = [], []
         wall0 = time.perf_counter()
         for i in range(a.iterations):
             r0 = time.perf_counter()
-            _, t = pipe(image, res, a.task)
+            _, t = pipe(image, res, a.task, a.batch)
             latencies.append((time.perf_counter() - r0) * 1000)
             timings.append(t)
         wall = (time.perf_counter() - wall0) * 1000
         s = min(res / width, res / height) if res > 0 else 1.0
         results.append({
-            "resolution": res, "concurrency": 1, "batch": 1,
+            "resolution": res, "concurrency": 1, "batch": a.batch,
             "networkWidth": int(width * s), "networkHeight": int(height * s),
             "iterations": a.iterations, "wallMs": wall,
-            "throughput": a.iterations * 1000 / wall if wall > 0 else None,
+            "throughput": a.iterations * a.batch * 1000 / wall if wall > 0 else None,
             "latency": summarize(latencies), "stages": stage_summary(timings),
         })
         log(f"[peer] res {res}: p50 {results[-1]['latency']['p50']:.1f} ms")
@@ -324,7 +327,7 @@ def main(argv=None):
                   "weights": detect_random_weights(a.checkpoint, a.random_weights),
                   "unetParameters": unet_params, "vaeParameters": vae_params},
         "input": input_facts,
-        "settings": {"resolutions": resolutions, "concurrency": [1], "batch": 1,
+        "settings": {"resolutions": resolutions, "concurrency": [1], "batch": a.batch,
                      "iterations": a.iterations, "warmup": a.warmup, "seed": a.seed},
         "load": {"ms": load_ms, "engine": None},
         "cold": cold_facts,

@@ -95,25 +95,33 @@ describe('runner', () => {
     let inFlight = 0;
     let maxInFlight = 0;
     const calls: number[] = [];
+    const batchSizes: number[] = [];
+    const estimate = async (_image: string, options: { processingResolution: number; seed: number }) => {
+      calls.push(options.processingResolution);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((r) => setTimeout(r, ms));
+      inFlight--;
+      return { timings: { decode: 1, preprocess: 2, inference: ms - 4, postprocess: 1, copy: 0, total: ms } };
+    };
     return {
       calls,
+      batchSizes,
       get maxInFlight() {
         return maxInFlight;
       },
-      async estimate(_image: string, options: { processingResolution: number; seed: number }) {
-        calls.push(options.processingResolution);
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        await new Promise((r) => setTimeout(r, ms));
-        inFlight--;
-        return { timings: { decode: 1, preprocess: 2, inference: ms - 4, postprocess: 1, copy: 0, total: ms } };
+      estimate,
+      async estimateBatch(images: string[], options: { processingResolution: number; seed: number }) {
+        batchSizes.push(images.length);
+        const result = await estimate(images[0]!, options);
+        return images.map(() => result);
       },
     };
   }
 
   test('runConcurrent keeps at most `concurrency` requests in flight and counts each once', async () => {
     const target = fake(5);
-    const run = await runConcurrent(target, 'img', 64, 0, 9, 3);
+    const run = await runConcurrent(target, 'img', 64, 0, 1, 9, 3);
     expect(run.latencies).toHaveLength(9);
     expect(run.timings).toHaveLength(9);
     expect(target.maxInFlight).toBe(3);
@@ -124,7 +132,7 @@ describe('runner', () => {
     const target = fake(2);
     const phases: string[] = [];
     const result = await runBenchmark(target, 'img', {
-      resolutions: [64, 128], concurrency: [1, 2], iterations: 4, warmup: 2, seed: 0,
+      resolutions: [64, 128], concurrency: [1, 2], iterations: 4, warmup: 2, seed: 0, batch: 1,
       onProgress: (phase) => phases.push(phase),
     });
     expect(result.cold.resolution).toBe(64);
@@ -140,6 +148,17 @@ describe('runner', () => {
     }
     expect(phases).toContain('cold request');
     expect(phases).toContain('warm-up 128');
+    expect(target.batchSizes).toEqual([]);
+  });
+
+  test('runBenchmark with batch 3: every request is one estimateBatch() of 3, throughput counts images', async () => {
+    const target = fake(2);
+    const result = await runBenchmark(target, 'img', { resolutions: [64], concurrency: [1], iterations: 5, warmup: 1, seed: 0, batch: 3 });
+    expect(target.batchSizes).toEqual(Array(1 + 1 + 5).fill(3));
+    const [r] = result.results;
+    expect(r!.batch).toBe(3);
+    expect(r!.latency.count).toBe(5);
+    expect(r!.throughput).toBeCloseTo((5 * 3 * 1000) / r!.wallMs, 9);
   });
 
   test('summarizeStages skips stages no request reported', () => {

@@ -301,6 +301,17 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
     expect(doc).not.toHaveProperty('peer');
   });
 
+  test('bench --batch 3: each request is one batch of 3, throughput counts images', async () => {
+    const run = await lotus(['bench', '--model', model, '--backend', 'cpu', '--json', '--iterations', '2', '--warmup', '0', '--resolutions', '64', '--batch', '3']);
+    expect(run.stderr).not.toMatch(/ERR_/);
+    expect(run.code).toBe(0);
+    const doc = JSON.parse(run.stdout);
+    expect(doc.settings.batch).toBe(3);
+    const [r] = doc.results;
+    expect(r).toMatchObject({ batch: 3, iterations: 2 });
+    expect(r.throughput).toBeCloseTo((2 * 3 * 1000) / r.wallMs, 1);
+  });
+
   test('bench with a peer that cannot run says why and prints no ratio', async () => {
     const checkpoint = path.join(tmp, 'checkpoint');
     fs.mkdirSync(checkpoint, { recursive: true });

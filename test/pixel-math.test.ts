@@ -162,7 +162,7 @@ describe('preprocess', () => {
   });
 
   it('matches an independent float32 port of torch antialiased bilinear (tolerance 0: same rounding steps)', async () => {
-    const cases: [number, number, number, number, number][] = [
+    const cases: [number, number, 3 | 4, number, number][] = [
       [1, 1, 3, 0, 8], [1, 1, 4, 768, 8], [7, 5, 3, 0, 8], [1000, 1, 3, 768, 8], [1, 1000, 4, 768, 8],
       [37, 23, 3, 16, 8], [64, 48, 4, 100, 8], [333, 517, 3, 200, 8], [300, 200, 3, 768, 8], [17, 13, 3, 64, 1],
     ];

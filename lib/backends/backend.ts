@@ -23,26 +23,39 @@ export interface BackendRequest {
   /** Long edge for the network; 0 = the input size. Already validated. */
   processingResolution: number;
   outputResample: OutputResample;
-  /** Seed of the noise for generation models (ignored by regression models). */
+  /** Seed of the noise for generation models (ignored by regression models); every image of a batch uses it. */
   seed: number;
-  /** Explicit noise [1, 4, paddedH / 8, paddedW / 8]; its length is validated by the backend. */
+  /** Explicit noise [1, 4, paddedH / 8, paddedW / 8], for a batch of one image; its length is validated by the backend. */
   noise?: Float32Array;
 }
 
+/** One image's prediction. */
 export interface BackendOutput {
   /** Depth H*W, or unit normals H*W*3 (HWC), at the input size. */
   data: Float32Array;
   width: number;
   height: number;
-  timings: Partial<Timings>;
   /** True when `data` views memory the backend may reuse (pinned staging); the caller copies it. */
   zeroCopy: boolean;
 }
 
+export interface BackendBatchOutput {
+  /** One per image, in order. */
+  outputs: BackendOutput[];
+  /** Of the whole batch. */
+  timings: Partial<Timings>;
+}
+
 export interface Backend {
   readonly name: 'cpu' | 'tensorrt';
-  /** Safe to call concurrently; a backend serialises or parallelises internally. */
-  run(image: RgbImage, request: BackendRequest): Promise<BackendOutput>;
+  /** Most images one run() takes (TensorRT: the engine profile's batch maximum). */
+  readonly maxBatch: number;
+  /**
+   * One network call over 1..maxBatch images that reach the same padded network size; each image is
+   * predicted as it would be alone. Safe to call concurrently; a backend serialises or parallelises
+   * internally.
+   */
+  run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput>;
   /** Releases native resources after in-flight runs finish. Idempotent. */
   close(): Promise<void>;
 }

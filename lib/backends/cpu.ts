@@ -1,15 +1,30 @@
 // CPU backend: the shared native host pixel math around an onnxruntime-node session.
 import * as ort from 'onnxruntime-node';
-import { BackendUnavailableError, DisposedError, ModelError, fromNativeError } from '../errors';
+import { BackendUnavailableError, DisposedError, InvalidArgumentError, ModelError, fromNativeError } from '../errors';
 import { noiseLength, planRequest } from '../geometry';
 import { float32ToHalf, halfToFloat32 } from '../half';
 import type { ModelInfo } from '../model-metadata';
 import { native } from '../native';
 import type { CpuOptions } from '../options';
-import type { Backend, BackendOutput, BackendRequest, RgbImage } from './backend';
+import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
 import { ConcurrencyLimit } from '../concurrency-limit';
 
 const now = () => performance.now();
+
+/** Images per onnxruntime run in estimateBatch(): enough to amortise per-run overhead, not to exhaust memory at 768. */
+export const CPU_DEFAULT_MAX_BATCH = 4;
+
+/** The arrays one after another (no copy for a single one). */
+function concat(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
 
 function tensorOf(data: Float32Array, dims: number[], half: boolean): ort.Tensor {
   return half ? new ort.Tensor('float16', float32ToHalf(data), dims) : new ort.Tensor('float32', data, dims);
@@ -27,6 +42,7 @@ export class CpuBackend implements Backend {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly model: ModelInfo,
+    readonly maxBatch: number,
   ) {
     const typeOf = (name: string) => model.inputs.find((t) => t.name === name)?.type;
     this.imageHalf = typeOf('image') === 'float16';
@@ -56,31 +72,46 @@ export class CpuBackend implements Backend {
         : '';
       throw new ModelError(`${model.path}: onnxruntime could not load the model: ${message}${hint}`, { cause: error });
     }
-    return new CpuBackend(session, model);
+    return new CpuBackend(session, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH);
   }
 
-  run(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+  run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
     if (this.closing) return Promise.reject(new DisposedError('the CPU backend has been closed'));
-    return this.runs.run(() => this.runNow(image, request));
+    return this.runs.run(() => this.runNow(images, request));
   }
 
-  private async runNow(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+  private async runNow(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
     const binding = native();
     const { model } = this;
-    planRequest(image.width, image.height, request, model);
-    let noise = model.mode === 'generation' ? request.noise : undefined;
+    const batch = images.length;
+    if (batch < 1 || batch > this.maxBatch) {
+      throw new InvalidArgumentError('images', `images: expected 1 to ${this.maxBatch} images per run, received ${batch}`);
+    }
+    if (batch > 1 && request.noise) {
+      throw new InvalidArgumentError('options.noise', 'options.noise: explicit noise applies to one image; batches take their noise from options.seed');
+    }
+    for (const image of images) planRequest(image.width, image.height, request, model);
+    const noiseInput = model.mode === 'generation' ? request.noise : undefined;
     try {
       const t0 = now();
-      const pre = await binding.preprocess(image.data, image.width, image.height, image.channels, {
+      const pres = await Promise.all(images.map((image) => binding.preprocess(image.data, image.width, image.height, image.channels, {
         processingResolution: request.processingResolution,
         sizeMultiple: model.sizeMultiple,
-      });
-      const [, , paddedHeight, paddedWidth] = pre.shape;
-      const feeds: Record<string, ort.Tensor> = { image: tensorOf(pre.tensor, [...pre.shape], this.imageHalf) };
+      })));
+      const [, , paddedHeight, paddedWidth] = pres[0]!.shape;
+      const mismatch = pres.findIndex((pre) => pre.shape[2] !== paddedHeight || pre.shape[3] !== paddedWidth);
+      if (mismatch >= 0) {
+        throw new InvalidArgumentError(`images[${mismatch}]`,
+          `images[${mismatch}]: every image of a batch must reach the network size of images[0] (${paddedWidth}x${paddedHeight}), ` +
+          `got ${pres[mismatch]!.shape[3]}x${pres[mismatch]!.shape[2]}`);
+      }
+      const feeds: Record<string, ort.Tensor> = {
+        image: tensorOf(concat(pres.map((pre) => pre.tensor)), [batch, 3, paddedHeight, paddedWidth], this.imageHalf),
+      };
       if (model.mode === 'generation') {
-        const dims = [1, 4, paddedHeight / 8, paddedWidth / 8];
-        noise ??= binding.gaussianNoise(request.seed, noiseLength(paddedWidth, paddedHeight));
-        feeds.noise = tensorOf(noise, dims, this.noiseHalf);
+        // Each image gets the noise it would get alone, so a batch predicts what single calls do.
+        const noise = noiseInput ?? binding.gaussianNoise(request.seed, noiseLength(paddedWidth, paddedHeight));
+        feeds.noise = tensorOf(concat(images.map(() => noise)), [batch, 4, paddedHeight / 8, paddedWidth / 8], this.noiseHalf);
       }
       const t1 = now();
       let outputs: ort.InferenceSession.ReturnType;
@@ -91,28 +122,27 @@ export class CpuBackend implements Backend {
       }
       const t2 = now();
       const prediction = outputs.prediction;
-      const expected = [1, 3, paddedHeight, paddedWidth];
+      const expected = [batch, 3, paddedHeight, paddedWidth];
       if (prediction.dims.length !== 4 || prediction.dims.some((d, i) => d !== expected[i])) {
         throw new ModelError(`${model.path}: prediction has shape [${prediction.dims.join(', ')}], expected [${expected.join(', ')}]`);
       }
       const values =
         prediction.type === 'float16' ? halfToFloat32(prediction.data as Uint16Array) : (prediction.data as Float32Array);
-      const data = await binding.postprocess(values, [1, 3, paddedHeight, paddedWidth], {
-        task: model.task,
-        resizedWidth: pre.resizedWidth,
-        resizedHeight: pre.resizedHeight,
-        outputWidth: image.width,
-        outputHeight: image.height,
-        resample: request.outputResample,
-      });
+      const slice = 3 * paddedHeight * paddedWidth;
+      const data = await Promise.all(images.map((image, n) => binding.postprocess(
+        values.subarray(n * slice, (n + 1) * slice), [1, 3, paddedHeight, paddedWidth], {
+          task: model.task,
+          resizedWidth: pres[n]!.resizedWidth,
+          resizedHeight: pres[n]!.resizedHeight,
+          outputWidth: image.width,
+          outputHeight: image.height,
+          resample: request.outputResample,
+        })));
       const t3 = now();
       for (const tensor of Object.values(outputs)) tensor.dispose();
       return {
-        data,
-        width: image.width,
-        height: image.height,
+        outputs: images.map((image, n) => ({ data: data[n]!, width: image.width, height: image.height, zeroCopy: false })),
         timings: { preprocess: t1 - t0, inference: t2 - t1, postprocess: t3 - t2, copy: 0 },
-        zeroCopy: false,
       };
     } catch (error) {
       throw fromNativeError(error);

@@ -6,7 +6,7 @@ import { deviceInfo, tensorrtInfo } from '../info';
 import type { ModelInfo } from '../model-metadata';
 import { native } from '../native';
 import type { ProfileSize, TensorRTOptions } from '../options';
-import type { Backend, BackendOutput, BackendRequest, RgbImage } from './backend';
+import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
 import type { GpuSession, NativeShapeProfile } from '../../binding';
 import { ConcurrencyLimit } from '../concurrency-limit';
 
@@ -111,6 +111,8 @@ export class TensorRTBackend implements Backend {
     /** The engine's cache key (its plan is `<cacheDir>/<key>.plan`). */
     readonly engineKey: string,
     lanes: number,
+    /** The profile's batch maximum (native code checks it again). */
+    readonly maxBatch: number,
   ) {
     this.session = session;
     this.lanes = new ConcurrencyLimit(lanes);
@@ -156,34 +158,39 @@ export class TensorRTBackend implements Backend {
       }),
       onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
     });
-    return new TensorRTBackend(value, source, key, settings.lanes);
+    return new TensorRTBackend(value, source, key, settings.lanes, settings.profiles[0]!.max[0]!);
   }
 
-  run(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+  run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
     if (!this.session) return Promise.reject(new DisposedError('the TensorRT backend has been closed'));
-    return this.lanes.run(() => this.runNow(image, request));
+    return this.lanes.run(() => this.runNow(images, request));
   }
 
-  private async runNow(image: RgbImage, request: BackendRequest): Promise<BackendOutput> {
+  private async runNow(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
     // close() may have come while this request waited for a lane.
     const session = this.session;
     if (!session) throw new DisposedError('the TensorRT backend has been closed');
     let result;
     try {
-      result = await session.run(image.data, image.width, image.height, image.channels, {
-        processingResolution: request.processingResolution,
-        resample: request.outputResample,
-        seed: request.seed,
-        ...(request.noise ? { noise: request.noise } : {}),
-      });
+      result = await session.run(
+        images.map((image) => ({ pixels: image.data, width: image.width, height: image.height, channels: image.channels })),
+        {
+          processingResolution: request.processingResolution,
+          resample: request.outputResample,
+          seed: request.seed,
+          ...(request.noise ? { noise: request.noise } : {}),
+        },
+      );
     } catch (error) {
       throw fromNativeError(error);
     }
     return {
-      data: result.data,
-      width: result.width,
-      height: result.height,
-      zeroCopy: result.zeroCopy,
+      outputs: result.outputs.map((output) => ({
+        data: output.data,
+        width: output.width,
+        height: output.height,
+        zeroCopy: output.zeroCopy,
+      })),
       timings: {
         preprocess: result.timings.preprocess,
         inference: result.timings.inference,

@@ -13,6 +13,8 @@ export interface PeerOptions {
   iterations: number;
   warmup: number;
   seed: number;
+  /** Images per request (the peer stacks that many decodes into one pipeline call). */
+  batch: number;
   /** Image file the peer decodes per request (the same bytes we use). */
   image: string;
   device: 'auto' | 'cuda' | 'cpu';
@@ -46,6 +48,7 @@ export function runPeer(options: PeerOptions): Promise<PeerOutcome> {
     '--iterations', String(options.iterations),
     '--warmup', String(options.warmup),
     '--seed', String(options.seed),
+    '--batch', String(options.batch),
     '--image', options.image,
     '--device', options.device,
   ];

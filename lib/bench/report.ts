@@ -49,17 +49,18 @@ export interface Ratio {
 interface PeerCase {
   resolution?: number;
   concurrency?: number;
+  batch?: number;
   throughput?: number;
   latency?: { p50?: number; mean?: number };
 }
 
-/** Ratios per resolution at concurrency 1, only where both sides measured that resolution. */
+/** Ratios per resolution at concurrency 1, only where both sides measured that resolution and batch size. */
 export function computeRatios(ours: readonly CaseResult[], peerDocument: Record<string, unknown>): Ratio[] {
   const peerResults = (Array.isArray(peerDocument.results) ? peerDocument.results : []) as PeerCase[];
   const out: Ratio[] = [];
   for (const mine of ours) {
     if (mine.concurrency !== 1) continue;
-    const peer = peerResults.find((p) => p.resolution === mine.resolution && (p.concurrency ?? 1) === 1);
+    const peer = peerResults.find((p) => p.resolution === mine.resolution && (p.concurrency ?? 1) === 1 && (p.batch ?? 1) === mine.batch);
     if (!peer) continue;
     out.push({
       resolution: mine.resolution,
@@ -129,7 +130,8 @@ export function formatReport(doc: BenchDocument): string {
   lines.push(`lotus bench: ${doc.backend} backend on ${describeDevice(doc.device)}`);
   lines.push(`model: ${m.path} (${m.task}, ${m.mode}, ${m.precision}; weights: ${m.weights})`);
   lines.push(`input: ${doc.input.source === 'synthetic' ? 'synthetic' : doc.input.path} ${doc.input.width}x${doc.input.height}; ` +
-    `${doc.settings.warmup} warm-up + ${doc.settings.iterations} timed requests per case`);
+    `${doc.settings.warmup} warm-up + ${doc.settings.iterations} timed requests per case` +
+    (doc.settings.batch > 1 ? `, ${doc.settings.batch} images each (latency per request, img/s per image)` : ''));
   lines.push(`load: ${fmt(doc.load.ms)} ms${doc.load.engine ? ` (engine ${doc.load.engine})` : ''}; ` +
     `cold first request at ${doc.cold.resolution}: ${fmt(doc.cold.ms)} ms`);
   lines.push('');

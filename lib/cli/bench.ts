@@ -129,9 +129,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const resolutions = intListOption(C, values, 'resolutions', { min: 0, max: 16384 }) ?? [768];
   const concurrency = intListOption(C, values, 'concurrency', { min: 1, max: 256 }) ?? [1];
   const batch = intOption(C, values, 'batch', { min: 1, max: 1024 }) ?? 1;
-  if (batch !== 1) {
-    throw new UsageError('--batch: only 1 is supported (estimate() takes one image; use --concurrency for parallel requests)', C);
-  }
   const iterations = intOption(C, values, 'iterations', { min: 1, max: 1_000_000 }) ?? 20;
   const warmup = intOption(C, values, 'warmup', { min: 0, max: 1_000_000 }) ?? 3;
   const seed = intOption(C, values, 'seed', { min: 0, max: 0xffffffff }) ?? 0;
@@ -154,7 +151,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const loadStart = performance.now();
     const estimator = await createEstimator(modelPath, {
       backend,
+      // A batch needs an engine whose profile takes it (a different engine, cached apart).
+      cpu: { maxBatch: batch },
       tensorrt: {
+        ...(batch > 1 ? { maxBatch: batch } : {}),
         ...(cacheDir !== undefined ? { cacheDir } : {}),
         onProgress: (phase, step, steps) => {
           built = true;
@@ -169,7 +169,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     let run;
     try {
       run = await runBenchmark(estimator, input.bytes, {
-        resolutions, concurrency, iterations, warmup, seed,
+        resolutions, concurrency, iterations, warmup, seed, batch,
         onProgress: (phase, step, steps) => progress.update(phase, step, steps),
       });
     } finally {
@@ -224,6 +224,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         iterations,
         warmup,
         seed,
+        batch,
         image: input.file!,
         device: peerDevice ?? (estimator.backend === 'tensorrt' ? 'cuda' : 'cpu'),
         randomWeights,

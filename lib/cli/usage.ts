@@ -72,7 +72,7 @@ Options:
   --model <onnx>              Lotus model exported to ONNX (required)
   --backend <auto|tensorrt|cpu>  inference backend (default: auto)
   --resolutions <list>        processing resolutions (long edge), e.g. 384,768 (default: 768)
-  --batch <N>                 images per request (default: 1; only 1 is supported)
+  --batch <N>                 images per request, one estimateBatch() call (default: 1)
   --concurrency <list>        requests in flight, e.g. 1,4 (default: 1)
   --iterations <N>            timed requests per (resolution, concurrency) (default: 20)
   --warmup <N>                untimed requests per resolution before timing (default: 3)

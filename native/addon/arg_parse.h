@@ -72,14 +72,19 @@ inline std::vector<float> copyFloat32Array(const Napi::Value& value, const char*
   return values;
 }
 
-// The `pixels` argument of a request: a Uint8Array holding exactly the planned image, copied so the
-// worker thread never touches JS memory.
-inline std::vector<uint8_t> copyPixels(const Napi::Value& value, const PreprocessPlan& plan) {
+// The pixels of a request: a Uint8Array holding exactly the planned image, copied so the worker
+// thread never touches JS memory.
+inline std::vector<uint8_t> copyPixels(const Napi::Value& value, const PreprocessPlan& plan,
+                                       const std::string& parameter = "pixels") {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw ArgumentError("pixels", "a Uint8Array");
+    throw ArgumentError(parameter, "a Uint8Array");
   }
-  checkPixelBytes(plan, value.As<Napi::Uint8Array>().ByteLength());
-  return copyUint8Array(value, "pixels");
+  const size_t byteLength = value.As<Napi::Uint8Array>().ByteLength();
+  if (byteLength != plan.pixelBytes()) {
+    throw ArgumentError(parameter, "width * height * channels = " + std::to_string(plan.pixelBytes()) +
+                                       " bytes, got " + std::to_string(byteLength));
+  }
+  return copyUint8Array(value, parameter.c_str());
 }
 
 }  // namespace lotus::addon

@@ -32,11 +32,12 @@ Napi::Object poolStatsToJs(Napi::Env env, const PoolStats& stats) {
 
 class RunWorker : public PromiseWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline, GpuRequest request, std::vector<uint8_t> pixels,
-            std::vector<float> noise, std::shared_ptr<std::atomic<int>> inFlight)
+  RunWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline, GpuRequest request,
+            std::vector<std::vector<uint8_t>> pixels, std::vector<float> noise,
+            std::shared_ptr<std::atomic<int>> inFlight)
       : PromiseWorker(env),
         pipeline_(std::move(pipeline)),
-        request_(request),
+        request_(std::move(request)),
         pixels_(std::move(pixels)),
         noise_(std::move(noise)),
         inFlight_(std::move(inFlight)) {
@@ -48,8 +49,10 @@ class RunWorker : public PromiseWorker {
   void Run() override {
     // A closed session's pipeline is freed by its last request, here on the pool thread.
     std::shared_ptr<GpuPipeline> pipeline = std::move(pipeline_);
-    request_.pixels = pixels_.data();
-    request_.byteLength = pixels_.size();
+    for (size_t n = 0; n < pixels_.size(); ++n) {
+      request_.images[n].pixels = pixels_[n].data();
+      request_.images[n].byteLength = pixels_[n].size();
+    }
     if (!noise_.empty()) {
       request_.noise = noise_.data();
       request_.noiseElements = noise_.size();
@@ -58,14 +61,19 @@ class RunWorker : public PromiseWorker {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    float* data = result_.output.as<float>();
-    size_t elements = result_.elements;
-    ExternalResult buffer = makeExternalArrayBuffer(env, std::move(result_.output), data, elements * sizeof(float));
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("data", Napi::Float32Array::New(env, elements, buffer.buffer, 0));
-    out.Set("width", result_.width);
-    out.Set("height", result_.height);
-    out.Set("zeroCopy", buffer.zeroCopy);
+    Napi::Array outputs = Napi::Array::New(env, result_.outputs.size());
+    for (size_t n = 0; n < result_.outputs.size(); ++n) {
+      GpuOutput& output = result_.outputs[n];
+      float* data = output.output.as<float>();
+      ExternalResult buffer =
+          makeExternalArrayBuffer(env, std::move(output.output), data, output.elements * sizeof(float));
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("data", Napi::Float32Array::New(env, output.elements, buffer.buffer, 0));
+      out.Set("width", output.width);
+      out.Set("height", output.height);
+      out.Set("zeroCopy", buffer.zeroCopy);
+      outputs.Set(static_cast<uint32_t>(n), out);
+    }
     Napi::Object timings = Napi::Object::New(env);
     timings.Set("upload", result_.timings.upload);
     timings.Set("preprocess", result_.timings.preprocess);
@@ -73,6 +81,8 @@ class RunWorker : public PromiseWorker {
     timings.Set("postprocess", result_.timings.postprocess);
     timings.Set("download", result_.timings.download);
     timings.Set("total", result_.timings.total);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("outputs", outputs);
     out.Set("timings", timings);
     return out;
   }
@@ -80,7 +90,7 @@ class RunWorker : public PromiseWorker {
  private:
   std::shared_ptr<GpuPipeline> pipeline_;
   GpuRequest request_;
-  std::vector<uint8_t> pixels_;
+  std::vector<std::vector<uint8_t>> pixels_;
   std::vector<float> noise_;
   std::shared_ptr<std::atomic<int>> inFlight_;
   GpuResult result_;
@@ -139,31 +149,43 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
     return promiseOrRejection(info.Env(), [&] { return StartRun(info); });
   }
 
+  // run(images: {pixels, width, height, channels}[], options): one network call over the batch.
   Napi::Value StartRun(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       if (!pipeline_) throw Error(ErrorCode::Disposed, "GpuSession is closed");
+      if (!info[0].IsArray()) throw ArgumentError("images", "an array of {pixels, width, height, channels}");
+      Napi::Array list = info[0].As<Napi::Array>();
+      if (list.Length() == 0 || list.Length() > kMaxBatch) {
+        throw ArgumentError("images", "1 to " + std::to_string(kMaxBatch) + " images");
+      }
+      Napi::Object options = requireObject(info[1], "options");
       GpuRequest request;
-      request.width = static_cast<int>(requireInteger(info[1], "width", 1, kMaxDimension));
-      request.height = static_cast<int>(requireInteger(info[2], "height", 1, kMaxDimension));
-      request.channels = static_cast<int>(requireInteger(info[3], "channels", 3, 4));
-      Napi::Object options = requireObject(info[4], "options");
       request.processingResolution =
           static_cast<int>(requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension));
       request.resample = requireOneOf(options.Get("resample"), "resample", {"nearest", "bilinear"}) == "nearest"
                              ? Resample::Nearest
                              : Resample::Bilinear;
       request.seed = static_cast<uint64_t>(requireInteger(options.Get("seed"), "seed", 0, (int64_t{1} << 53) - 1));
+      std::vector<std::vector<uint8_t>> pixels;
+      for (uint32_t n = 0; n < list.Length(); ++n) {
+        const std::string where = "images[" + std::to_string(n) + "]";
+        Napi::Object entry = requireObject(list.Get(n), where.c_str());
+        GpuImage image;
+        image.width = static_cast<int>(requireInteger(entry.Get("width"), (where + ".width").c_str(), 1, kMaxDimension));
+        image.height = static_cast<int>(requireInteger(entry.Get("height"), (where + ".height").c_str(), 1, kMaxDimension));
+        image.channels = static_cast<int>(requireInteger(entry.Get("channels"), (where + ".channels").c_str(), 3, 4));
+        PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution, 8);
+        pixels.push_back(copyPixels(entry.Get("pixels"), plan, where + ".pixels"));
+        request.images.push_back(image);
+      }
       std::vector<float> noise;
       Napi::Value noiseValue = options.Get("noise");
       if (!noiseValue.IsUndefined() && !noiseValue.IsNull()) {
         if (!generation_) throw ArgumentError("noise", "no noise: this is a regression model");
         noise = copyFloat32Array(noiseValue, "noise");
       }
-      PreprocessPlan plan = planPreprocess(request.width, request.height, request.channels,
-                                           request.processingResolution, 8);
-      auto* worker = new RunWorker(env, pipeline_, request, copyPixels(info[0], plan), std::move(noise),
-                                   inFlight_);
+      auto* worker = new RunWorker(env, pipeline_, std::move(request), std::move(pixels), std::move(noise), inFlight_);
       Napi::Promise promise = worker->promise();
       worker->Queue();
       return promise;

@@ -3,6 +3,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/cuda_check.h"
@@ -34,7 +35,7 @@ struct GpuPipeline::Lane {
   cudaStream_t stream = nullptr;
   cudaEvent_t events[kStageCount] = {};
   Lease image, noise, prediction;
-  int shapeWidth = 0, shapeHeight = 0;  // padded shape the lane's buffers and graph are for
+  int shapeBatch = 0, shapeWidth = 0, shapeHeight = 0;  // the lane's buffers and graph are for this shape
   int plainRunsAtShape = 0;             // TensorRT's first enqueue at a shape may allocate: not capturable
   cudaGraphExec_t graph = nullptr;
   bool graphFailedAtShape = false;
@@ -72,6 +73,11 @@ GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOption
   }
   if (options_.generation && noiseName_.empty()) throw Error(ErrorCode::Model, "generation model without a `noise` input");
   if (!options_.generation && !noiseName_.empty()) throw Error(ErrorCode::Model, "regression model with a `noise` input");
+  std::vector<int64_t> imageOpt;
+  engine_->inputShapeRange(imageName_, 0, imageMin_, imageOpt, imageMax_);  // every lane's profile is the same
+  if (imageMin_.size() != 4 || imageMax_.size() != 4 || imageMax_[0] < 1) {
+    throw Error(ErrorCode::Model, "engine's `image` profile is not a [N, 3, H, W] range");
+  }
 
   LOTUS_CUDA_CHECK(cudaSetDevice(options_.device));
   devicePool_ = MemoryPool::create(MemoryKind::Device, options_.device, options_.maxPoolBytes);
@@ -111,7 +117,7 @@ void GpuPipeline::releaseLane(Lane& lane) {
   laneFreed_.notify_one();
 }
 
-void GpuPipeline::infer(Lane& lane, const PreprocessPlan& plan) {
+void GpuPipeline::infer(Lane& lane) {
   if (!options_.cudaGraphs || lane.graphFailedAtShape || lane.plainRunsAtShape == 0) {
     lane.engineLane->enqueue(lane.stream);
     lane.plainRunsAtShape += 1;
@@ -140,27 +146,97 @@ void GpuPipeline::infer(Lane& lane, const PreprocessPlan& plan) {
       return;
     }
   }
-  (void)plan;
   LOTUS_CUDA_CHECK(cudaGraphLaunch(lane.graph, lane.stream));
 }
 
-GpuResult GpuPipeline::run(const GpuRequest& request) {
-  PreprocessPlan plan = planPreprocess(request.width, request.height, request.channels, request.processingResolution,
-                                       options_.sizeMultiple);
-  checkPixelBytes(plan, request.byteLength);
-  if (request.pixels == nullptr) throw ArgumentError("pixels", "a buffer");
+void GpuPipeline::checkProfile(size_t batch, const PreprocessPlan& plan) const {
+  if (batch < static_cast<size_t>(imageMin_[0]) || batch > static_cast<size_t>(imageMax_[0])) {
+    throw ArgumentError("images", std::to_string(imageMin_[0]) + " to " + std::to_string(imageMax_[0]) +
+                                      " images per call (the engine's batch range; build it with a larger maxBatch), got " +
+                                      std::to_string(batch));
+  }
+  if (plan.paddedHeight < imageMin_[2] || plan.paddedHeight > imageMax_[2] || plan.paddedWidth < imageMin_[3] ||
+      plan.paddedWidth > imageMax_[3]) {
+    throw ArgumentError("processingResolution",
+                        "a network input within the engine's profile, height " + std::to_string(imageMin_[2]) + ".." +
+                            std::to_string(imageMax_[2]) + " and width " + std::to_string(imageMin_[3]) + ".." +
+                            std::to_string(imageMax_[3]) + "; this image needs " + std::to_string(plan.paddedHeight) +
+                            "x" + std::to_string(plan.paddedWidth) +
+                            " (choose another processingResolution or build the engine with other minSize/maxSize)");
+  }
+}
+
+void GpuPipeline::configureLane(Lane& lane, int batch, const PreprocessPlan& plan) {
+  if (lane.shapeBatch == batch && lane.shapeWidth == plan.paddedWidth && lane.shapeHeight == plan.paddedHeight) return;
+  LOTUS_CUDA_CHECK(cudaStreamSynchronize(lane.stream));
+  lane.dropGraph();
+  lane.graphFailedAtShape = false;
+  lane.plainRunsAtShape = 0;
+  // Invalidate first: if anything below throws (shape outside the profile, output shape check,
+  // out of memory), the context may already hold the new shapes while the buffers are still the
+  // old (maybe smaller) ones. A later request at the old shape must reconfigure, not enqueue a
+  // half-updated context (out-of-bounds reads/writes).
+  lane.shapeBatch = lane.shapeWidth = lane.shapeHeight = 0;
+  // The stream is drained: give the old-shape buffers back before leasing the new ones.
+  lane.image.reset();
+  lane.noise.reset();
+  lane.prediction.reset();
   const int latentW = plan.paddedWidth / 8, latentH = plan.paddedHeight / 8;
-  const size_t noiseElements = static_cast<size_t>(4) * latentW * latentH;
+  lane.engineLane->setInputShape(imageName_, {batch, 3, plan.paddedHeight, plan.paddedWidth});
+  if (options_.generation) lane.engineLane->setInputShape(noiseName_, {batch, 4, latentH, latentW});
+  std::vector<int64_t> outputShape = lane.engineLane->tensorShape(predictionName_);
+  if (outputShape != std::vector<int64_t>{batch, 3, plan.paddedHeight, plan.paddedWidth}) {
+    throw Error(ErrorCode::Model, "engine output `prediction` does not have the input's [N, 3, H, W] shape");
+  }
+  lane.image = devicePool_->acquire(batch * plan.tensorElements() * dtypeBytes(imageType_));
+  lane.prediction = devicePool_->acquire(elementCount(outputShape) * dtypeBytes(predictionType_));
+  lane.engineLane->setTensorAddress(imageName_, lane.image.data());
+  lane.engineLane->setTensorAddress(predictionName_, lane.prediction.data());
+  if (options_.generation) {
+    lane.noise = devicePool_->acquire(static_cast<size_t>(batch) * 4 * latentW * latentH * dtypeBytes(noiseType_));
+    lane.engineLane->setTensorAddress(noiseName_, lane.noise.data());
+  }
+  lane.shapeBatch = batch;
+  lane.shapeWidth = plan.paddedWidth;
+  lane.shapeHeight = plan.paddedHeight;
+}
+
+GpuResult GpuPipeline::run(const GpuRequest& request) {
+  const size_t batch = request.images.size();
+  if (batch == 0) throw ArgumentError("images", "at least one image");
+  std::vector<PreprocessPlan> plans;
+  std::vector<PostprocessPlan> posts;
+  size_t scratchElements = 0;
+  for (size_t n = 0; n < batch; ++n) {
+    const GpuImage& image = request.images[n];
+    const std::string name = "images[" + std::to_string(n) + "]";
+    PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution,
+                                         options_.sizeMultiple);
+    if (image.pixels == nullptr) throw ArgumentError(name, "a pixel buffer");
+    checkPixelBytes(plan, image.byteLength);
+    if (n > 0 && (plan.paddedWidth != plans[0].paddedWidth || plan.paddedHeight != plans[0].paddedHeight)) {
+      throw ArgumentError(name, "the network size of images[0] (" + std::to_string(plans[0].paddedWidth) + "x" +
+                                    std::to_string(plans[0].paddedHeight) + "), got " +
+                                    std::to_string(plan.paddedWidth) + "x" + std::to_string(plan.paddedHeight));
+    }
+    posts.push_back(planPostprocess(options_.task, request.resample, plan.paddedWidth, plan.paddedHeight,
+                                    plan.resizedWidth, plan.resizedHeight, plan.width, plan.height));
+    scratchElements = std::max(scratchElements, preprocessScratchElements(plan));
+    plans.push_back(plan);
+  }
+  const PreprocessPlan& shape = plans[0];
+  checkProfile(batch, shape);
+  const int latentW = shape.paddedWidth / 8, latentH = shape.paddedHeight / 8;
+  const size_t noiseElements = static_cast<size_t>(4) * latentW * latentH;  // per image
   if (request.noise != nullptr) {
     if (!options_.generation) throw ArgumentError("noise", "no noise: this is a regression model");
+    if (batch != 1) throw ArgumentError("noise", "explicit noise only for a single image (batches use the seed)");
     if (request.noiseElements != noiseElements) {
       throw ArgumentError("noise", "[1, 4, " + std::to_string(latentH) + ", " + std::to_string(latentW) + "] = " +
                                        std::to_string(noiseElements) + " floats, got " +
                                        std::to_string(request.noiseElements));
     }
   }
-  PostprocessPlan post = planPostprocess(options_.task, request.resample, plan.paddedWidth, plan.paddedHeight,
-                                         plan.resizedWidth, plan.resizedHeight, plan.width, plan.height);
 
   Lane& lane = acquireLane();
   struct LaneReturn {
@@ -169,49 +245,19 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
     ~LaneReturn() { self->releaseLane(*lane); }
   } laneReturn{this, &lane};
   LOTUS_CUDA_CHECK(cudaSetDevice(options_.device));
-
-  // Engine I/O for this shape (lane-owned; a new shape replaces them and drops the graph).
-  if (lane.shapeWidth != plan.paddedWidth || lane.shapeHeight != plan.paddedHeight) {
-    LOTUS_CUDA_CHECK(cudaStreamSynchronize(lane.stream));
-    lane.dropGraph();
-    lane.graphFailedAtShape = false;
-    lane.plainRunsAtShape = 0;
-    // Invalidate first: if anything below throws (shape outside the profile, output shape check,
-    // out of memory), the context may already hold the new shapes while the buffers are still the
-    // old (maybe smaller) ones. A later request at the old shape must reconfigure, not enqueue a
-    // half-updated context (out-of-bounds reads/writes).
-    lane.shapeWidth = 0;
-    lane.shapeHeight = 0;
-    // The stream is drained: give the old-shape buffers back before leasing the new ones.
-    lane.image.reset();
-    lane.noise.reset();
-    lane.prediction.reset();
-    lane.engineLane->setInputShape(imageName_, {1, 3, plan.paddedHeight, plan.paddedWidth});
-    if (options_.generation) lane.engineLane->setInputShape(noiseName_, {1, 4, latentH, latentW});
-    std::vector<int64_t> outputShape = lane.engineLane->tensorShape(predictionName_);
-    if (outputShape != std::vector<int64_t>{1, 3, plan.paddedHeight, plan.paddedWidth}) {
-      throw Error(ErrorCode::Model, "engine output `prediction` does not have the input's [1, 3, H, W] shape");
-    }
-    lane.image = devicePool_->acquire(plan.tensorElements() * dtypeBytes(imageType_));
-    lane.prediction = devicePool_->acquire(elementCount(outputShape) * dtypeBytes(predictionType_));
-    lane.engineLane->setTensorAddress(imageName_, lane.image.data());
-    lane.engineLane->setTensorAddress(predictionName_, lane.prediction.data());
-    if (options_.generation) {
-      lane.noise = devicePool_->acquire(noiseElements * dtypeBytes(noiseType_));
-      lane.engineLane->setTensorAddress(noiseName_, lane.noise.data());
-    }
-    lane.shapeWidth = plan.paddedWidth;
-    lane.shapeHeight = plan.paddedHeight;
-  }
+  configureLane(lane, static_cast<int>(batch), shape);
 
   // Per-request buffers. The guard below is declared after them so it is destroyed first: on any
   // error, the stream drains before these buffers go back to the pools.
-  Lease pixelsHost = pinnedPool_->acquire(plan.pixelBytes());
-  Lease pixels = devicePool_->acquire(plan.pixelBytes());
-  Lease scratch = devicePool_->acquire(preprocessScratchElements(plan) * sizeof(float));
+  std::vector<Lease> pixelsHost(batch), pixels(batch), output(batch), outputHost(batch);
+  for (size_t n = 0; n < batch; ++n) {
+    pixelsHost[n] = pinnedPool_->acquire(plans[n].pixelBytes());
+    pixels[n] = devicePool_->acquire(plans[n].pixelBytes());
+    output[n] = devicePool_->acquire(posts[n].outputElements() * sizeof(float));
+    outputHost[n] = pinnedPool_->acquire(posts[n].outputElements() * sizeof(float));
+  }
+  Lease scratch = devicePool_->acquire(scratchElements * sizeof(float));  // reused in stream order
   Lease noiseHost;
-  Lease output = devicePool_->acquire(post.outputElements() * sizeof(float));
-  Lease outputHost = pinnedPool_->acquire(post.outputElements() * sizeof(float));
   struct StreamDrain {
     cudaStream_t stream;
     ~StreamDrain() {
@@ -220,31 +266,48 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
   } drain{lane.stream};
 
   cudaStream_t stream = lane.stream;
-  std::memcpy(pixelsHost.data(), request.pixels, plan.pixelBytes());
+  auto* imageSlices = static_cast<char*>(lane.image.data());
+  auto* noiseSlices = static_cast<char*>(lane.noise.data());
+  const auto* predictionSlices = static_cast<const char*>(lane.prediction.data());
+  const size_t imageSliceBytes = shape.tensorElements() * dtypeBytes(imageType_);
+  const size_t noiseSliceBytes = noiseElements * dtypeBytes(noiseType_);
+  const size_t predictionSliceBytes = shape.tensorElements() * dtypeBytes(predictionType_);
+
+  for (size_t n = 0; n < batch; ++n) std::memcpy(pixelsHost[n].data(), request.images[n].pixels, plans[n].pixelBytes());
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kStart], stream));
-  LOTUS_CUDA_CHECK(cudaMemcpyAsync(pixels.data(), pixelsHost.data(), plan.pixelBytes(), cudaMemcpyHostToDevice, stream));
+  for (size_t n = 0; n < batch; ++n) {
+    LOTUS_CUDA_CHECK(cudaMemcpyAsync(pixels[n].data(), pixelsHost[n].data(), plans[n].pixelBytes(),
+                                     cudaMemcpyHostToDevice, stream));
+  }
   if (request.noise != nullptr) {
-    noiseHost = pinnedPool_->acquire(noiseElements * dtypeBytes(noiseType_));
+    noiseHost = pinnedPool_->acquire(noiseSliceBytes);
     if (noiseType_ == DType::Float16) {
       for (size_t i = 0; i < noiseElements; ++i) noiseHost.as<__half>()[i] = __float2half_rn(request.noise[i]);
     } else {
       std::memcpy(noiseHost.data(), request.noise, noiseElements * sizeof(float));
     }
-    LOTUS_CUDA_CHECK(cudaMemcpyAsync(lane.noise.data(), noiseHost.data(), noiseElements * dtypeBytes(noiseType_),
-                                     cudaMemcpyHostToDevice, stream));
+    LOTUS_CUDA_CHECK(cudaMemcpyAsync(noiseSlices, noiseHost.data(), noiseSliceBytes, cudaMemcpyHostToDevice, stream));
   }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kUploaded], stream));
-  launchPreprocess(plan, pixels.as<uint8_t>(), scratch.as<float>(), lane.image.data(), imageType_, stream);
-  if (options_.generation && request.noise == nullptr) {
-    launchGaussianNoise(request.seed, lane.noise.data(), noiseType_, noiseElements, stream);
+  for (size_t n = 0; n < batch; ++n) {
+    launchPreprocess(plans[n], pixels[n].as<uint8_t>(), scratch.as<float>(), imageSlices + n * imageSliceBytes,
+                     imageType_, stream);
+    if (options_.generation && request.noise == nullptr) {
+      launchGaussianNoise(request.seed, noiseSlices + n * noiseSliceBytes, noiseType_, noiseElements, stream);
+    }
   }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kPreprocessed], stream));
-  infer(lane, plan);
+  infer(lane);
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kInferred], stream));
-  launchPostprocess(post, lane.prediction.data(), predictionType_, output.as<float>(), stream);
+  for (size_t n = 0; n < batch; ++n) {
+    launchPostprocess(posts[n], predictionSlices + n * predictionSliceBytes, predictionType_, output[n].as<float>(),
+                      stream);
+  }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kPostprocessed], stream));
-  LOTUS_CUDA_CHECK(cudaMemcpyAsync(outputHost.data(), output.data(), post.outputElements() * sizeof(float),
-                                   cudaMemcpyDeviceToHost, stream));
+  for (size_t n = 0; n < batch; ++n) {
+    LOTUS_CUDA_CHECK(cudaMemcpyAsync(outputHost[n].data(), output[n].data(), posts[n].outputElements() * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream));
+  }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kDownloaded], stream));
   LOTUS_CUDA_CHECK(cudaStreamSynchronize(stream));
 
@@ -260,10 +323,14 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
   result.timings.postprocess = elapsed(kInferred, kPostprocessed);
   result.timings.download = elapsed(kPostprocessed, kDownloaded);
   result.timings.total = elapsed(kStart, kDownloaded);
-  result.output = std::move(outputHost);
-  result.elements = post.outputElements();
-  result.width = plan.width;
-  result.height = plan.height;
+  for (size_t n = 0; n < batch; ++n) {
+    GpuOutput out;
+    out.output = std::move(outputHost[n]);
+    out.elements = posts[n].outputElements();
+    out.width = plans[n].width;
+    out.height = plans[n].height;
+    result.outputs.push_back(std::move(out));
+  }
   return result;
 }
 

@@ -9,6 +9,7 @@ namespace lotus {
 constexpr int kMaxDimension = 16384;     // any width/height we accept, input or output
 constexpr int kMaxSizeMultiple = 256;    // padding granularity
 constexpr int kMaxPaddedDimension = kMaxDimension + kMaxSizeMultiple;
+constexpr uint32_t kMaxBatch = 1024;     // images in one network call (engines: their profile's max batch)
 
 enum class Task { Depth, Normal };
 enum class Resample { Nearest, Bilinear };

@@ -49,6 +49,12 @@ function testImage(width: number, height: number, seed = 1): RgbImage {
 
 const request: BackendRequest = { processingResolution: 0, outputResample: 'nearest', seed: 7 };
 
+/** One image through a backend: its single-image batch's output. */
+async function runOne(backend: Backend, image: RgbImage) {
+  const { outputs } = await backend.run([image], request);
+  return outputs[0]!;
+}
+
 function diff(a: Float32Array, b: Float32Array) {
   expect(a.length).toBe(b.length);
   let max = 0;
@@ -106,7 +112,7 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
     try {
       for (const [w, h] of [[192, 128], [200, 136], [64, 64]]) {
         const image = testImage(w, h);
-        const [gpu, ref] = await Promise.all([backend!.run(image, request), cpu.run(image, request)]);
+        const [gpu, ref] = await Promise.all([runOne(backend!, image), runOne(cpu, image)]);
         expect([gpu.width, gpu.height]).toEqual([w, h]);
         const { max, mean } = diff(gpu.data, ref.data);
         expect(max, `${w}x${h} max`).toBeLessThanOrEqual(PARITY_MAX_ABS);
@@ -119,17 +125,46 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
 
   it('runs 8 requests in flight over 2 lanes with the results of sequential runs', async () => {
     const images = Array.from({ length: 8 }, (_, i) => testImage(128 + 8 * (i % 3), 96 + 8 * (i % 2), i + 1));
-    const sequential = [];
-    for (const image of images) sequential.push(Array.from((await backend!.run(image, request)).data));
-    const concurrent = await Promise.all(images.map((image) => backend!.run(image, request)));
+    const sequential: number[][] = [];
+    for (const image of images) sequential.push(Array.from((await runOne(backend!, image)).data));
+    const concurrent = await Promise.all(images.map((image) => runOne(backend!, image)));
     concurrent.forEach((result, i) => {
       const { max } = diff(result.data, Float32Array.from(sequential[i]));
       expect(max, `request ${i}`).toBeLessThanOrEqual(1e-3);
     });
   });
 
-  it('rejects sizes outside the profile with a typed error', async () => {
-    await expect(backend!.run(testImage(1024, 64), request)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_LOTUS_/) });
+  it('rejects sizes and batches outside the profile, naming the parameter', async () => {
+    await expect(runOne(backend!, testImage(1024, 64)))
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'processingResolution' });
+    // The default profile takes one image per call.
+    await expect(backend!.run([testImage(64, 64, 1), testImage(64, 64, 2)], request))
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'images' });
+  });
+
+  it('a batch of 3 on a maxBatch 4 engine equals 3 single runs (FP16 rounding only)', async () => {
+    const batched = await TensorRTBackend.create(readModelInfo(fp16Model), options({ maxBatch: 4, lanes: 1 }));
+    try {
+      expect(batched.maxBatch).toBe(4);
+      // 128x96 (twice, the second inverted) and 127x90 all pad to 128x96: one network call.
+      const first = testImage(128, 96, 1);
+      const inverted = { ...first, data: first.data.map((v) => 255 - v) };
+      const images = [first, inverted, testImage(127, 90, 3)];
+      const { outputs } = await batched.run(images, request);
+      expect(outputs.map((o) => [o.width, o.height])).toEqual(images.map((im) => [im.width, im.height]));
+      const singles: Float32Array[] = [];
+      for (const image of images) singles.push((await runOne(batched, image)).data.slice());
+      for (const [i, single] of singles.entries()) {
+        // The same engine and tactics run N = 1 and N = 3: per-image results agree to FP16 rounding.
+        expect(diff(outputs[i]!.data, single).max, `image ${i}`).toBeLessThanOrEqual(5e-3);
+      }
+      // The first two predictions differ by far more than that, so swapped outputs would fail above.
+      expect(diff(singles[0]!, singles[1]!).max).toBeGreaterThan(5e-2);
+      await expect(batched.run([testImage(128, 96), testImage(64, 64)], request))
+        .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'images[1]' });
+    } finally {
+      await batched.close();
+    }
   });
 
   it('rebuilds a plan whose bytes were corrupted on disk (hash mismatch)', async () => {
