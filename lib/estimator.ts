@@ -157,13 +157,16 @@ export class LotusEstimator {
     const pixels = await Promise.all(inputs.map((input, i) => loadImage(input, batch ? `images[${i}]` : 'image')));
     const decoded = performance.now();
     const results: EstimateResult[] = new Array(inputs.length);
-    await Promise.all(this.groupIntoBatches(pixels, resolved).map(async (indices) => {
+    // allSettled: the call settles only after every batch it started, failed or not.
+    const batches = await Promise.allSettled(this.groupIntoBatches(pixels, resolved).map(async (indices) => {
       const output = await this.impl.run(indices.map((i) => pixels[i]!), resolved);
       const ran = performance.now();
       indices.forEach((imageIndex, n) => {
         results[imageIndex] = this.toResult(pixels[imageIndex]!, output.outputs[n], output.timings, { start, decoded, ran });
       });
     }));
+    const failed = batches.find((batch): batch is PromiseRejectedResult => batch.status === 'rejected');
+    if (failed) throw failed.reason;
     return results;
   }
 

@@ -1,21 +1,15 @@
 // estimateBatch(): images that reach the same network size share one backend call, and each result
 // equals what estimate() gives for that image alone.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createEstimator, ImageError, InvalidArgumentError, type DepthResult, type LotusEstimator } from '../lib/index';
 import { expectLotusError } from './helpers/expect-error';
 import { identityLotusModel } from './helpers/onnx-writer';
+import { tempFolder } from './helpers/temp-folder';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-batch-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-const write = (name: string, content: Buffer) => {
-  const p = path.join(dir, name);
-  fs.writeFileSync(p, content);
-  return p;
-};
+const { write } = tempFolder('lotus-batch-');
 
 const pixels = (width: number, height: number, salt: number) => ({
   data: Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 31 + (i >> 5) + salt * 57) % 256),

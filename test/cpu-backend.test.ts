@@ -1,19 +1,11 @@
 // The CPU backend around small hand-written ONNX graphs whose exact output is known: prediction =
 // image, so the result is exactly the shared native pre/post-processing.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createEstimator, type DepthResult, type NormalResult } from '../lib/index';
 import { identityLotusModel, lotusMetadata, onnxModel } from './helpers/onnx-writer';
+import { tempFolder } from './helpers/temp-folder';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-cpu-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-const write = (name: string, content: Buffer) => {
-  const p = path.join(dir, name);
-  fs.writeFileSync(p, content);
-  return p;
-};
+const { write } = tempFolder('lotus-cpu-');
 
 const image = (width: number, height: number) => ({
   data: Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 31 + (i >> 5)) % 256),

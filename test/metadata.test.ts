@@ -1,21 +1,15 @@
 // lib/model-metadata.ts: the lotus ONNX contract is read from metadata_props and the graph's I/O
 // without reading weights, and every violation is a ModelError naming what is wrong.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ModelError } from '../lib/errors';
 import { readModelInfo, readOnnxSignature } from '../lib/model-metadata';
 import { expectLotusError } from './helpers/expect-error';
 import { bytesField, identityLotusModel, intField, lotusMetadata, onnxModel, valueInfo, varint } from './helpers/onnx-writer';
+import { tempFolder } from './helpers/temp-folder';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-meta-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-const write = (name: string, content: Buffer) => {
-  const p = path.join(dir, name);
-  fs.writeFileSync(p, content);
-  return p;
-};
+const { dir, write } = tempFolder('lotus-meta-');
 
 describe('readModelInfo', () => {
   test('reads the contract of a generation depth model', () => {

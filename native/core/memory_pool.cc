@@ -87,27 +87,25 @@ void MemoryPool::free(void* data) {
 Lease MemoryPool::acquire(size_t bytes) {
   if (bytes > (size_t{1} << 40)) throw ArgumentError("bytes", "at most 1 TiB per buffer");
   size_t size = sizeClass(bytes);
+  void* reused = nullptr;
   std::vector<void*> excess;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = idleBySize_.find(size);
     if (found != idleBySize_.end()) {
-      void* data = found->second->second;
+      reused = found->second->second;
       idle_.erase(found->second);
       idleBySize_.erase(found);
       stats_.bytesCached -= size;
       stats_.bytesInUse += size;
       stats_.reuses += 1;
-      excess = takeIdleOverLocked(maxCachedBytes_);
-      Lease lease(shared_from_this(), data, size);
-      freeBuffers(excess);  // outside the lock (see below), but still on this worker thread
-      return lease;
     }
     excess = takeIdleOverLocked(maxCachedBytes_);
   }
   // CUDA calls run outside the lock: cudaFree synchronizes the device, and other lanes must still
   // be able to lease and return buffers meanwhile.
   freeBuffers(excess);
+  if (reused != nullptr) return Lease(shared_from_this(), reused, size);
   void* data = allocate(size);
   if (data == nullptr) {
     // Out of memory: give every idle buffer back and try once more.
