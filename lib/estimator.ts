@@ -1,5 +1,5 @@
 // createEstimator() and LotusEstimator: validation, backend selection and the request lifecycle.
-import type { Backend, BackendOutput, RgbImage, Timings } from './backends/backend';
+import type { Backend, BackendOutput, GpuMemoryStats, RgbImage, Timings } from './backends/backend';
 import { createCpuBackend } from './backends/cpu';
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, LotusError, ModelError } from './errors';
 import { planRequest } from './geometry';
@@ -111,6 +111,15 @@ export class LotusEstimator {
       return Promise.reject(invalid('images', 'an array of images', images));
     }
     return this.track(this.run(images, options, true));
+  }
+
+  /**
+   * The TensorRT session's GPU and pinned host buffer pools (bytes in use, cached, peak; allocation
+   * counts), or null on the CPU backend. Idle bytes per pool stay under 1 GiB.
+   */
+  gpuMemoryStats(): GpuMemoryStats | null {
+    if (this.closing) throw new DisposedError('gpuMemoryStats(): the estimator has been closed');
+    return this.impl.memoryStats?.() ?? null;
   }
 
   /** estimate() for depth models; rejects with ModelError on a normal model. */

@@ -14,6 +14,7 @@ export { MAX_IMAGE_SIDE } from './options';
 export type { ImageInput, RawImage } from './image-input';
 export { DepthResult, NormalResult } from './results';
 export type { EstimateResult, Timings } from './results';
+export type { GpuMemoryStats } from './backends/backend';
 export type { ElementType, Mode, ModelInfo, Precision, Task, TensorSignature } from './model-metadata';
 export { readModelInfo } from './model-metadata';
 export { deviceInfo, tensorrtInfo } from './info';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, test } from 'vitest';
-import { createEstimator, ImageError, InvalidArgumentError, type DepthResult, type LotusEstimator } from '../lib/index';
+import { createEstimator, DisposedError, ImageError, InvalidArgumentError, type DepthResult, type LotusEstimator } from '../lib/index';
 import { expectLotusError } from './helpers/expect-error';
 import { identityLotusModel } from './helpers/onnx-writer';
 import { tempFolder } from './helpers/temp-folder';
@@ -65,6 +65,14 @@ describe('estimateBatch on the CPU backend', () => {
       await expectLotusError(estimator.estimateBatch([pixels(8, 8, 1), Buffer.from('not an image')]), ImageError, { parameter: 'images[1]' });
       expect(await estimator.estimateBatch([])).toEqual([]);
     });
+  });
+
+  test('gpuMemoryStats() is null on the CPU backend and throws once closed', async () => {
+    const estimator = await createEstimator(identity, { backend: 'cpu' });
+    expect(estimator.gpuMemoryStats()).toBeNull();
+    await estimator.close();
+    expect(() => estimator.gpuMemoryStats()).toThrow(DisposedError);
+    await expectLotusError(estimator.estimateBatch([pixels(8, 8, 1)]), DisposedError);
   });
 });
 

@@ -299,6 +299,7 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
       expect(r.stages[stage]).toHaveProperty('p50');
     }
     expect(doc).not.toHaveProperty('peer');
+    expect(doc).not.toHaveProperty('gpuMemory'); // TensorRT runs only
   });
 
   test('bench --batch 3: each request is one batch of 3, throughput counts images', async () => {

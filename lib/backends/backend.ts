@@ -1,5 +1,12 @@
 // The interface every inference backend implements (docs/design.md, "Public API").
+import type { NativeGpuMemoryStats } from '../../binding';
 import type { OutputResample } from '../options';
+
+/**
+ * Device and pinned host pool of a TensorRT session: bytes leased now, idle bytes kept for reuse
+ * (bounded by the pool limit), the peak of both, and allocation / reuse / free counts.
+ */
+export type GpuMemoryStats = NativeGpuMemoryStats;
 
 /** Stage times in milliseconds. */
 export interface Timings {
@@ -56,6 +63,8 @@ export interface Backend {
    * internally.
    */
   run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput>;
+  /** The GPU buffer pools (TensorRT backend); undefined where the backend has none. */
+  memoryStats?(): GpuMemoryStats;
   /** Releases native resources after in-flight runs finish. Idempotent. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { deviceInfo, tensorrtInfo } from '../info';
 import type { ModelInfo } from '../model-metadata';
 import { native } from '../native';
 import type { ProfileSize, TensorRTOptions } from '../options';
-import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
+import type { Backend, BackendBatchOutput, BackendRequest, GpuMemoryStats, RgbImage } from './backend';
 import type { GpuSession, NativeShapeProfile } from '../../binding';
 import { ConcurrencyLimit } from '../concurrency-limit';
 
@@ -198,6 +198,11 @@ export class TensorRTBackend implements Backend {
         copy: result.timings.upload + result.timings.download,
       },
     };
+  }
+
+  memoryStats(): GpuMemoryStats {
+    if (!this.session) throw new DisposedError('the TensorRT backend has been closed');
+    return this.session.memoryStats();
   }
 
   async close(): Promise<void> {

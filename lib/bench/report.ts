@@ -27,6 +27,8 @@ export interface BenchDocument {
   load: { ms: number; engine: 'built' | 'cached' | null };
   cold: ColdRequest;
   results: (CaseResult & { networkWidth: number; networkHeight: number })[];
+  /** TensorRT only: the session's pools after the run (peak = most bytes held at once). */
+  gpuMemory?: { devicePeakBytes: number; deviceCachedBytes: number; pinnedPeakBytes: number; pinnedCachedBytes: number };
   peer?: PeerSection;
   ratios?: Ratio[];
 }
@@ -137,6 +139,11 @@ export function formatReport(doc: BenchDocument): string {
   lines.push('');
   lines.push(resultTable(doc.results));
   lines.push('(latency: wall clock per request; stage columns: mean of result.timings)');
+  if (doc.gpuMemory) {
+    const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+    lines.push(`GPU pools: device peak ${mib(doc.gpuMemory.devicePeakBytes)} (cached ${mib(doc.gpuMemory.deviceCachedBytes)}), ` +
+      `pinned host peak ${mib(doc.gpuMemory.pinnedPeakBytes)} (cached ${mib(doc.gpuMemory.pinnedCachedBytes)}); engine memory not included`);
+  }
 
   if (doc.peer) {
     lines.push('');

@@ -167,11 +167,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (built) progress.done();
 
     let run;
+    let pools;
     try {
       run = await runBenchmark(estimator, input.bytes, {
         resolutions, concurrency, iterations, warmup, seed, batch,
         onProgress: (phase, step, steps) => progress.update(phase, step, steps),
       });
+      pools = estimator.gpuMemoryStats();
     } finally {
       progress.done();
       await estimator.close(); // free the GPU / cores before the peer runs
@@ -212,6 +214,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
         const size = processingSize(input.facts.width, input.facts.height, r.resolution, model.sizeMultiple);
         return { ...r, networkWidth: size.paddedWidth, networkHeight: size.paddedHeight };
       }),
+      ...(pools ? {
+        gpuMemory: {
+          devicePeakBytes: pools.device.peakBytes,
+          deviceCachedBytes: pools.device.bytesCached,
+          pinnedPeakBytes: pools.pinned.peakBytes,
+          pinnedCachedBytes: pools.pinned.bytesCached,
+        },
+      } : {}),
     };
 
     if (peerCheckpoint !== undefined) {

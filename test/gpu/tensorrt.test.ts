@@ -134,6 +134,36 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
     });
   });
 
+  it('10,000 requests: the pools stop allocating, hand every buffer back, and host and GPU memory stay flat', async () => {
+    const images = [testImage(64, 64, 1), testImage(128, 96, 2), testImage(200, 136, 3)];
+    const round = async (i: number) => {
+      const output = await runOne(backend!, images[i % images.length]!);
+      return output.data.length;
+    };
+    for (let i = 0; i < 300; i++) await round(i); // every shape seen on both lanes
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const settle = async () => {
+      for (let i = 0; i < 4; i++) {
+        gc?.();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    await settle();
+    const before = { stats: backend!.memoryStats(), rss: process.memoryUsage().rss, gpuFree: deviceInfo().devices[0]!.freeMemory };
+    for (let i = 0; i < 10_000; i += 2) await Promise.all([round(i), round(i + 1)]);
+    await settle();
+    const after = { stats: backend!.memoryStats(), rss: process.memoryUsage().rss, gpuFree: deviceInfo().devices[0]!.freeMemory };
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+    console.log(`TensorRT 10,000 requests: RSS ${mib(before.rss)} -> ${mib(after.rss)} MiB; GPU free ${mib(before.gpuFree)} -> ` +
+      `${mib(after.gpuFree)} MiB; device pool ${JSON.stringify(after.stats.device)}; pinned pool ${JSON.stringify(after.stats.pinned)}`);
+    expect(after.stats.device.allocations).toBe(before.stats.device.allocations);
+    expect(after.stats.pinned.allocations).toBe(before.stats.pinned.allocations);
+    expect(after.stats.pinned.bytesInUse).toBe(0); // every zero-copy result's finalizer gave its buffer back
+    expect(after.stats.inFlight).toBe(0);
+    expect(before.gpuFree - after.gpuFree).toBeLessThan(16 * 2 ** 20);
+    expect(after.rss - before.rss).toBeLessThan(64 * 2 ** 20);
+  }, 600_000);
+
   it('rejects sizes and batches outside the profile, naming the parameter', async () => {
     await expect(runOne(backend!, testImage(1024, 64)))
       .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'processingResolution' });
