@@ -178,6 +178,7 @@ describe('info', () => {
     expect(doc.tensorrt).toHaveProperty('reason');
     expect(doc.tensorrt).toHaveProperty('pluginPath');
     expect(doc.tensorrt).toHaveProperty('libraryVersion');
+    expect(doc.tensorrt.onnxParser).toEqual({ available: expect.any(Boolean), reason: doc.tensorrt.onnxParser.available ? null : expect.any(String) });
     if (!doc.tensorrt.available) expect(doc.tensorrt.reason).toMatch(/\S/);
     expect(doc.cache).toEqual({ dir: cacheDir, engines: [] });
   });
