@@ -79,11 +79,14 @@ afterAll(async () => {
 const fp32Cases = manifest.cases.filter((c) => manifest.models[c.model]?.precision === 'fp32');
 
 describe.skipIf(!hasFixtures)('CPU parity with the PyTorch reference', () => {
-  test('the manifest covers depth and normal, G and D, resolutions 64 and 0', () => {
+  test('the manifest covers depth and normal, G and D, downscaling, upscaling and resolution 0', () => {
     const models = fp32Cases.map((c) => manifest.models[c.model]);
     expect(new Set(models.map((m) => m.task))).toEqual(new Set(['depth', 'normal']));
     expect(new Set(models.map((m) => m.mode))).toEqual(new Set(['generation', 'regression']));
-    expect(new Set(fp32Cases.map((c) => c.processing_resolution))).toEqual(new Set([64, 0]));
+    expect(new Set(fp32Cases.map((c) => c.processing_resolution))).toEqual(new Set([64, 0, 128]));
+    const longEdge = (c: ManifestCase) => Math.max(c.width, c.height);
+    expect(fp32Cases.some((c) => c.processing_resolution > 0 && c.processing_resolution < longEdge(c))).toBe(true);
+    expect(fp32Cases.some((c) => c.processing_resolution > longEdge(c))).toBe(true);
   });
 
   test.each(fp32Cases.map((c) => [c.id, c] as const))('%s', async (_id, c) => {

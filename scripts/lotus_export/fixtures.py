@@ -23,6 +23,9 @@ MODELS = {
     "tiny-depth-g.fp16": ("generation", "lotus-depth-g-tiny", "fp16"),
 }
 RESOLUTIONS = (64, 0)
+# Upscaling (a processing resolution above the image's long edge): one image pins the reference's
+# bilinear upsampling and the nearest resize back down.
+UPSCALE_CASES = {"gradient-64x48.png": 128}
 SEED = 0
 
 
@@ -90,7 +93,7 @@ def main(argv=None):
             sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
             for img in images:
                 rgb = load_rgb(os.path.join(out, "images", img))
-                for res in RESOLUTIONS:
+                for res in RESOLUTIONS + ((UPSCALE_CASES[img],) if img in UPSCALE_CASES else ()):
                     case = f"{name}__{os.path.splitext(img)[0]}__r{res}"
                     cdir = os.path.join(out, "reference", case)
                     os.makedirs(cdir, exist_ok=True)
