@@ -9,6 +9,7 @@ import type { ProfileSize, TensorRTOptions } from '../options';
 import type { Backend, BackendBatchOutput, BackendRequest, GpuMemoryStats, RgbImage } from './backend';
 import type { GpuSession, NativeShapeProfile } from '../../binding';
 import { ConcurrencyLimit } from '../concurrency-limit';
+import { processingSize } from '../geometry';
 
 /** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
 export const TENSORRT_DEFAULTS = {
@@ -57,6 +58,28 @@ export function defaultProfiles(model: ModelInfo, options: TensorRTOptions = {})
   if (model.mode !== 'generation') return [image];
   const latent = (dims: number[]) => [dims[0], 4, dims[2] / 8, dims[3] / 8];
   return [image, { input: 'noise', min: latent(image.min), opt: latent(image.opt), max: latent(image.max) }];
+}
+
+/**
+ * Checks a batch against the engine's image profile before it reaches native code (which checks
+ * again): the batch size, and the padded network size the request needs.
+ */
+export function checkFitsProfile(profile: NativeShapeProfile, images: readonly RgbImage[], request: BackendRequest, model: ModelInfo): void {
+  const [, , minH, minW] = profile.min;
+  const [maxBatch, , maxH, maxW] = profile.max;
+  if (images.length < 1 || images.length > maxBatch!) {
+    throw new InvalidArgumentError('images', `images: the TensorRT engine takes 1 to ${maxBatch} images per call ` +
+      `(build it with options.tensorrt.maxBatch), received ${images.length}`);
+  }
+  for (const image of images) {
+    const { paddedWidth: w, paddedHeight: h } = processingSize(image.width, image.height, request.processingResolution, model.sizeMultiple);
+    if (h < minH! || h > maxH! || w < minW! || w > maxW!) {
+      throw new InvalidArgumentError('options.processingResolution',
+        `options.processingResolution: a ${image.width}x${image.height} image at processing resolution ${request.processingResolution} ` +
+        `needs a ${w}x${h} network input, outside the TensorRT engine's profile (width ${minW}..${maxW}, height ${minH}..${maxH}); ` +
+        'choose another processingResolution or build the engine with other options.tensorrt.minSize/maxSize');
+    }
+  }
 }
 
 /** What the plan is valid for: plugin, libnvinfer, GPU and CUDA runtime (part of the cache key). */
@@ -111,12 +134,17 @@ export class TensorRTBackend implements Backend {
     /** The engine's cache key (its plan is `<cacheDir>/<key>.plan`). */
     readonly engineKey: string,
     lanes: number,
-    /** The profile's batch maximum (native code checks it again). */
-    readonly maxBatch: number,
+    /** The engine's `image` profile, for checking requests before they reach native code. */
+    private readonly imageProfile: NativeShapeProfile,
+    private readonly model: ModelInfo,
   ) {
     this.session = session;
     this.lanes = new ConcurrencyLimit(lanes);
+    this.maxBatch = imageProfile.max[0]!;
   }
+
+  /** The profile's batch maximum (native code checks it again). */
+  readonly maxBatch: number;
 
   static async create(model: ModelInfo, options: TensorRTBackendOptions = {}): Promise<TensorRTBackend> {
     const device = options.device ?? 0;
@@ -158,11 +186,16 @@ export class TensorRTBackend implements Backend {
       }),
       onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
     });
-    return new TensorRTBackend(value, source, key, settings.lanes, settings.profiles[0]!.max[0]!);
+    return new TensorRTBackend(value, source, key, settings.lanes, settings.profiles[0]!, model);
   }
 
   run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
     if (!this.session) return Promise.reject(new DisposedError('the TensorRT backend has been closed'));
+    try {
+      checkFitsProfile(this.imageProfile, images, request, this.model);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.lanes.run(() => this.runNow(images, request));
   }
 

@@ -166,7 +166,7 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
 
   it('rejects sizes and batches outside the profile, naming the parameter', async () => {
     await expect(runOne(backend!, testImage(1024, 64)))
-      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'processingResolution' });
+      .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'options.processingResolution' });
     // The default profile takes one image per call.
     await expect(backend!.run([testImage(64, 64, 1), testImage(64, 64, 2)], request))
       .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'images' });
