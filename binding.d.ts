@@ -6,6 +6,8 @@ export interface NativeBuildInfo {
   /** cudart is linked statically: only the driver is needed at run time. */
   cudartStatic: boolean;
   napiVersion: number;
+  /** This runtime accepts external ArrayBuffers: native results reach JS without a copy (false: one copy each). */
+  externalBuffers: boolean;
 }
 
 export interface NativeDeviceProperties {

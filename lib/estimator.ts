@@ -207,8 +207,9 @@ export class LotusEstimator {
       const got = output ? `${output.width}x${output.height} (${output.data.length} values)` : 'nothing';
       throw new LotusError('ERR_LOTUS_MODEL', `the ${this.backend} backend returned ${got} for a ${pixels.width}x${pixels.height} image`);
     }
-    // Backend-owned memory is copied out so that results stay valid after later requests.
-    const data = output.zeroCopy ? output.data.slice() : output.data;
+    // No copy: a zero-copy buffer is leased to this result alone (the pool reuses it only after
+    // the result is garbage collected), so it stays valid for as long as the result lives.
+    const data = output.data;
     const end = performance.now();
     const timings: Timings = {
       decode: at.decoded - at.start,
@@ -219,8 +220,8 @@ export class LotusEstimator {
       total: end - at.start,
     };
     return this.model.task === 'depth'
-      ? new DepthResult(pixels.width, pixels.height, data, this.model.disparity, timings)
-      : new NormalResult(pixels.width, pixels.height, data, timings);
+      ? new DepthResult(pixels.width, pixels.height, data, this.model.disparity, timings, output.zeroCopy)
+      : new NormalResult(pixels.width, pixels.height, data, timings, output.zeroCopy);
   }
 }
 

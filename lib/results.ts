@@ -22,6 +22,8 @@ export class DepthResult {
     /** True when the model predicts disparity (near = large), which reverses the colormap. */
     readonly disparity: boolean,
     readonly timings: Timings,
+    /** True when `data` is native memory handed over without a copy (false: one copy was made). */
+    readonly zeroCopy = false,
   ) {}
 
   /** RGB8 HWC through matplotlib's Spectral colormap, min-max normalised, as Lotus's infer.py. */
@@ -65,6 +67,8 @@ export class NormalResult {
     /** H*W*3 unit normals, HWC, row-major. */
     readonly data: Float32Array,
     readonly timings: Timings,
+    /** True when `data` is native memory handed over without a copy (false: one copy was made). */
+    readonly zeroCopy = false,
   ) {}
 
   /** RGB8 HWC of uint8((n + 1) / 2 * 255), truncated as numpy's astype(uint8). */

@@ -10,6 +10,8 @@ describe('native addon', () => {
     expect(buildInfo.cudaRuntimeVersion).toBeGreaterThanOrEqual(11000);
     expect(buildInfo.cudartStatic).toBe(true);
     expect(buildInfo.napiVersion).toBeGreaterThanOrEqual(8);
+    // Node allows external ArrayBuffers (Electron's memory cage does not): results are zero-copy here.
+    expect(buildInfo.externalBuffers).toBe(true);
   });
 
   test('deviceInfo() reports usable devices, or a reason when there are none', () => {

@@ -31,6 +31,8 @@ describe('CPU backend', () => {
         expect(t[stage]).toBeGreaterThanOrEqual(0);
       }
       expect(t.total).toBeGreaterThanOrEqual(t.preprocess + t.inference + t.postprocess);
+      // The host postprocess's output buffer is the result's data (no copy on the way).
+      expect(result.zeroCopy).toBe(true);
     } finally {
       await estimator.close();
     }

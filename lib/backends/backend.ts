@@ -42,7 +42,11 @@ export interface BackendOutput {
   data: Float32Array;
   width: number;
   height: number;
-  /** True when `data` views memory the backend may reuse (pinned staging); the caller copies it. */
+  /**
+   * True when `data` is the native buffer itself, handed over without a copy (TensorRT: the pinned
+   * download buffer, returned to the pool when `data` is garbage collected); false where the
+   * runtime forbids external buffers and one copy was made.
+   */
   zeroCopy: boolean;
 }
 

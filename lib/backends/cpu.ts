@@ -141,7 +141,8 @@ export class CpuBackend implements Backend {
       const t3 = now();
       for (const tensor of Object.values(outputs)) tensor.dispose();
       return {
-        outputs: images.map((image, n) => ({ data: data[n]!, width: image.width, height: image.height, zeroCopy: false })),
+        // The host postprocess hands its output vector over as an external buffer where allowed.
+        outputs: images.map((image, n) => ({ data: data[n]!, width: image.width, height: image.height, zeroCopy: binding.buildInfo.externalBuffers })),
         timings: { preprocess: t1 - t0, inference: t2 - t1, postprocess: t3 - t2, copy: 0 },
       };
     } catch (error) {

@@ -10,6 +10,7 @@ import type { Backend, BackendRequest, RgbImage } from '../../lib/backends/backe
 import { CpuBackend } from '../../lib/backends/cpu';
 import { buildPlan, buildSettings, TensorRTBackend } from '../../lib/backends/tensorrt';
 import { EngineCache } from '../../lib/engine-cache';
+import { createEstimator } from '../../lib/estimator';
 import { TensorRTError } from '../../lib/errors';
 import { deviceInfo, tensorrtInfo } from '../../lib/info';
 import { readModelInfo } from '../../lib/model-metadata';
@@ -163,6 +164,20 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
     expect(before.gpuFree - after.gpuFree).toBeLessThan(16 * 2 ** 20);
     expect(after.rss - before.rss).toBeLessThan(64 * 2 ** 20);
   }, 600_000);
+
+  it('estimate() results are the pinned buffers themselves and stay intact while later requests run', async () => {
+    const estimator = await createEstimator(fp16Model, { backend: 'tensorrt', ...options(), processingResolution: 0 });
+    try {
+      const first = await estimator.estimate(testImage(128, 96, 1), { seed: 7 });
+      expect(first.zeroCopy).toBe(true);
+      const snapshot = first.data.slice();
+      for (let i = 0; i < 20; i++) await estimator.estimate(testImage(128, 96, i + 2), { seed: 7 });
+      expect(first.data).toEqual(snapshot); // its lease is not reused while the result lives
+      expect(estimator.gpuMemoryStats()!.pinned.bytesInUse).toBeGreaterThan(0);
+    } finally {
+      await estimator.close();
+    }
+  });
 
   it('rejects sizes and batches outside the profile, naming the parameter', async () => {
     await expect(runOne(backend!, testImage(1024, 64)))
