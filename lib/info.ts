@@ -1,23 +1,13 @@
 // deviceInfo() / tensorrtInfo(): what this machine offers, for diagnostics and backend choice.
-import type { NativeDeviceInfo, NativeDeviceProperties } from '../binding';
+import type { NativeDeviceInfo, NativeDeviceProperties, NativeTensorRTInfo } from '../binding';
 import { native } from './native';
 
 /** The device facts are the native ones as they are (binding.d.ts); lib only re-exports them. */
 export type DeviceProperties = NativeDeviceProperties;
 export type DeviceInfo = NativeDeviceInfo;
 
-export interface TensorRTInfo {
-  available: boolean;
-  /** Why TensorRT cannot be used; null when it can. */
-  reason: string | null;
-  pluginPath: string | null;
-  /** TensorRT version the loaded plugin was compiled against. */
-  compiledVersion: string | null;
-  /** Version of the libnvinfer the plugin loaded. */
-  libraryVersion: string | null;
-  /** libnvonnxparser: needed to build engines; cached engines run without it. */
-  onnxParser: { available: boolean; reason: string | null };
-}
+/** The native report as it is (binding.d.ts), normalised by tensorrtInfo() below so it never throws. */
+export type TensorRTInfo = NativeTensorRTInfo;
 
 export function deviceInfo(): DeviceInfo {
   // A fresh object on every call (the addon builds it), so callers may keep or change it.

@@ -18,47 +18,18 @@
 //   changes that pixel to the neighbouring table entry (up to ~4 per channel in Spectral; measured:
 //   at most 4 of 5917 pixels, by 2). We require >= 99.5% of pixels exact and the rest within 4, and
 //   the PNG to decode to exactly colorize()'s bytes.
-import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createEstimator, decodeNpy, ModelError, type DepthResult, type LotusEstimator, type NormalResult } from '../lib/index';
+import { createEstimator, ModelError, type DepthResult, type LotusEstimator, type NormalResult } from '../lib/index';
+import { caseNpy, fixturesDir as fixtures, hasFixtures, manifest, manifestPath, type ManifestCase } from './helpers/fixtures';
 
-const fixtures = path.join(__dirname, 'fixtures');
-const manifestPath = path.join(fixtures, 'manifest.json');
-const hasFixtures = fs.existsSync(manifestPath);
 if (!hasFixtures) console.warn(`cpu-parity skipped: ${manifestPath} does not exist (run scripts/lotus_export/fixtures.py)`);
-
-interface ManifestModel {
-  file: string;
-  task: 'depth' | 'normal';
-  mode: 'generation' | 'regression';
-  disparity: boolean;
-  precision: 'fp32' | 'fp16';
-  reference_model?: string;
-}
-interface ManifestCase {
-  id: string;
-  model: string;
-  image: string;
-  width: number;
-  height: number;
-  processing_resolution: number;
-  dir: string;
-  files: { input: string; raw: string; output: string; noise?: string; colorized?: string };
-  measured_ort_fp32_raw_max_abs_err: number;
-}
-interface Manifest {
-  models: Record<string, ManifestModel>;
-  cases: ManifestCase[];
-}
-
-const manifest: Manifest = hasFixtures ? JSON.parse(fs.readFileSync(manifestPath, 'utf8')) : { models: {}, cases: [] };
 const DEPTH_TOLERANCE = 1e-4;
 const NORMAL_TOLERANCE = 2e-3;
 const FP16_DEPTH_TOLERANCE = 5e-2 / 2; // the exporter's fp16 raw tolerance, halved by y / 2 + 0.5
 
-const npy = (c: ManifestCase, file: string) => decodeNpy(fs.readFileSync(path.join(fixtures, c.dir, file)));
+const npy = caseNpy;
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));

@@ -1,13 +1,12 @@
 // Host pixel math (native/core/pixel_math.h through binding.preprocess/postprocess/colorizeDepth/
 // gaussianNoise): argument validation, hand-derived values, an independent step-by-step port of
 // torch's float32 antialiased resize, and the PyTorch reference fixtures when they are present.
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type * as Binding from '../binding';
 import sharp from 'sharp';
-import { decodeNpy } from '../lib/npy';
+import { caseNpy, fixturesDir as fixtureDir, hasFixtures, manifest, manifestPath, type ManifestCase } from './helpers/fixtures';
 
 const root = path.resolve(__dirname, '..');
 const requireFromRoot = createRequire(path.join(root, 'package.json'));
@@ -286,32 +285,8 @@ describe('gaussianNoise', () => {
 });
 
 // ---- PyTorch reference fixtures (test/fixtures/manifest.json, written by the fixture generator) ----
-const fixtureDir = path.join(root, 'test', 'fixtures');
-const manifestPath = path.join(fixtureDir, 'manifest.json');
-const hasFixtures = fs.existsSync(manifestPath);
 if (!hasFixtures) console.warn(`pixel-math fixtures skipped: ${manifestPath} does not exist yet`);
-
-interface FixtureCase {
-  id: string;
-  model: string;
-  image: string;
-  width: number;
-  height: number;
-  processing_resolution: number;
-  resized: { width: number; height: number };
-  padded: { width: number; height: number };
-  dir: string;
-  files: Record<string, string>;
-}
-interface FixtureManifest {
-  models: Record<string, { task: 'depth' | 'normal'; disparity: boolean; precision: string }>;
-  cases: FixtureCase[];
-}
-
-const manifest: FixtureManifest = hasFixtures
-  ? JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
-  : { models: {}, cases: [] };
-const readNpy = (c: FixtureCase, key: string) => decodeNpy(fs.readFileSync(path.join(fixtureDir, c.dir, c.files[key])));
+const readNpy = (c: ManifestCase, key: keyof ManifestCase['files']) => caseNpy(c, c.files[key]!);
 
 // Each stage is fed the reference's own input for that stage, so these isolate the pixel math from
 // the network: any difference is ours, not onnxruntime's.
