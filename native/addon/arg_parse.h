@@ -72,6 +72,14 @@ inline std::vector<float> copyFloat32Array(const Napi::Value& value, const char*
   return values;
 }
 
+inline Task requireTask(const Napi::Value& value) {
+  return requireOneOf(value, "task", {"depth", "normal"}) == "depth" ? Task::Depth : Task::Normal;
+}
+
+inline Resample requireResample(const Napi::Value& value) {
+  return requireOneOf(value, "resample", {"nearest", "bilinear"}) == "nearest" ? Resample::Nearest : Resample::Bilinear;
+}
+
 // The pixels of a request: a Uint8Array holding exactly the planned image, copied so the worker
 // thread never touches JS memory.
 inline std::vector<uint8_t> copyPixels(const Napi::Value& value, const PreprocessPlan& plan,

@@ -102,8 +102,7 @@ GpuPipelineOptions parseSessionOptions(const Napi::Value& value) {
   pipelineOptions.device = static_cast<int>(requireInteger(options.Get("device"), "device", 0, 1024));
   pipelineOptions.lanes = static_cast<int>(requireInteger(options.Get("lanes"), "lanes", 1, 64));
   pipelineOptions.cudaGraphs = requireBoolean(options.Get("cudaGraphs"), "cudaGraphs");
-  pipelineOptions.task =
-      requireOneOf(options.Get("task"), "task", {"depth", "normal"}) == "depth" ? Task::Depth : Task::Normal;
+  pipelineOptions.task = requireTask(options.Get("task"));
   pipelineOptions.generation = requireOneOf(options.Get("mode"), "mode", {"generation", "regression"}) == "generation";
   pipelineOptions.sizeMultiple =
       static_cast<int>(requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 8, kMaxSizeMultiple));
@@ -163,9 +162,7 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
       GpuRequest request;
       request.processingResolution =
           static_cast<int>(requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension));
-      request.resample = requireOneOf(options.Get("resample"), "resample", {"nearest", "bilinear"}) == "nearest"
-                             ? Resample::Nearest
-                             : Resample::Bilinear;
+      request.resample = requireResample(options.Get("resample"));
       request.seed = static_cast<uint64_t>(requireInteger(options.Get("seed"), "seed", 0, (int64_t{1} << 53) - 1));
       std::vector<std::vector<uint8_t>> pixels;
       for (uint32_t n = 0; n < list.Length(); ++n) {
@@ -185,10 +182,7 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
         if (!generation_) throw ArgumentError("noise", "no noise: this is a regression model");
         noise = copyFloat32Array(noiseValue, "noise");
       }
-      auto* worker = new RunWorker(env, pipeline_, std::move(request), std::move(pixels), std::move(noise), inFlight_);
-      Napi::Promise promise = worker->promise();
-      worker->Queue();
-      return promise;
+      return (new RunWorker(env, pipeline_, std::move(request), std::move(pixels), std::move(noise), inFlight_))->queue();
     });
   }
 
@@ -259,10 +253,7 @@ Napi::Value OpenGpuSession(const Napi::CallbackInfo& info) {
     }
     Napi::Uint8Array plan = info[0].As<Napi::Uint8Array>();
     if (plan.ByteLength() == 0) throw ArgumentError("plan", "a non-empty serialized engine");
-    auto* worker = new OpenWorker(env, plan, parseSessionOptions(info[1]));  // deletes itself when done
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new OpenWorker(env, plan, parseSessionOptions(info[1])))->queue();
   });
 }
 

@@ -67,10 +67,7 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
     int64_t resolution = requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension);
     int64_t multiple = requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 1, kMaxSizeMultiple);
     PreprocessPlan plan = planPreprocess(width, height, channels, resolution, multiple);
-    auto* worker = new PreprocessWorker(env, plan, copyPixels(info[0], plan));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new PreprocessWorker(env, plan, copyPixels(info[0], plan)))->queue();
   });
 }
 
@@ -87,10 +84,8 @@ Napi::Value Postprocess(const Napi::CallbackInfo& info) {
     int64_t paddedHeight = requireInteger(shape.Get(2u), "shape[2]", 1, kMaxPaddedDimension);
     int64_t paddedWidth = requireInteger(shape.Get(3u), "shape[3]", 1, kMaxPaddedDimension);
     Napi::Object options = requireObject(info[2], "options");
-    Task task = requireOneOf(options.Get("task"), "task", {"depth", "normal"}) == "depth" ? Task::Depth : Task::Normal;
-    Resample resample = requireOneOf(options.Get("resample"), "resample", {"nearest", "bilinear"}) == "nearest"
-                            ? Resample::Nearest
-                            : Resample::Bilinear;
+    Task task = requireTask(options.Get("task"));
+    Resample resample = requireResample(options.Get("resample"));
     int64_t resizedWidth = requireInteger(options.Get("resizedWidth"), "resizedWidth", 1, kMaxPaddedDimension);
     int64_t resizedHeight = requireInteger(options.Get("resizedHeight"), "resizedHeight", 1, kMaxPaddedDimension);
     int64_t outputWidth = requireInteger(options.Get("outputWidth"), "outputWidth", 1, kMaxDimension);
@@ -101,10 +96,7 @@ Napi::Value Postprocess(const Napi::CallbackInfo& info) {
       throw ArgumentError("prediction", "3 * shape[2] * shape[3] = " + std::to_string(plan.predictionElements()) +
                                             " elements, got " + std::to_string(prediction.ElementLength()));
     }
-    auto* worker = new PostprocessWorker(env, plan, copyFloat32Array(prediction, "prediction"));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new PostprocessWorker(env, plan, copyFloat32Array(prediction, "prediction")))->queue();
   });
 }
 

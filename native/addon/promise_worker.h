@@ -12,7 +12,12 @@ namespace lotus::addon {
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
+  // Queues the worker and returns its promise (taken first: the worker deletes itself when done).
+  Napi::Promise queue() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
 
  protected:
   virtual void Run() = 0;

@@ -137,15 +137,7 @@ std::vector<float> hostPostprocess(const PostprocessPlan& plan, const float* pre
           p[c] = unit(c, nearestY[y], nearestX[x]);
         }
       }
-      size_t pixel = static_cast<size_t>(y) * outW + x;
-      if (plan.task == Task::Depth) {
-        out[pixel] = px::depthMean(p[0], p[1], p[2]);
-      } else {
-        px::Normal3 n = px::unitNormal(p[0], p[1], p[2]);
-        out[pixel * 3] = n.x;
-        out[pixel * 3 + 1] = n.y;
-        out[pixel * 3 + 2] = n.z;
-      }
+      px::storePrediction(plan.task == Task::Normal, p[0], p[1], p[2], out.data(), static_cast<size_t>(y) * outW + x);
     }
   return out;
 }

@@ -101,14 +101,7 @@ __global__ void postprocessKernel(const In* prediction, PostprocessPlan plan, fl
     int sx = px::nearestIndex(x, plan.resizedWidth, plan.outputWidth);
     for (int c = 0; c < 3; ++c) p[c] = unit(c, sy, sx);
   }
-  if (plan.task == Task::Depth) {
-    out[index] = px::depthMean(p[0], p[1], p[2]);
-  } else {
-    px::Normal3 n = px::unitNormal(p[0], p[1], p[2]);
-    out[index * 3] = n.x;
-    out[index * 3 + 1] = n.y;
-    out[index * 3 + 2] = n.z;
-  }
+  px::storePrediction(plan.task == Task::Normal, p[0], p[1], p[2], out, index);
 }
 
 template <typename T>

@@ -5,6 +5,7 @@
 // which are never contracted on the device (the host builds do not contract on x86-64 by default).
 #pragma once
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 // Included first: it defines and undefines its own LOTUS_HD, which must not clobber ours.
@@ -220,6 +221,18 @@ LOTUS_HD Normal3 unitNormal(float p0, float p1, float p2) {
   return {div(n0, d), div(n1, d), div(n2, d)};
 }
 
+// One output pixel from the decoded p (step 7): depth writes 1 value, normals 3 (HWC).
+LOTUS_HD void storePrediction(bool normals, float p0, float p1, float p2, float* out, size_t pixel) {
+  if (!normals) {
+    out[pixel] = depthMean(p0, p1, p2);
+    return;
+  }
+  Normal3 n = unitNormal(p0, p1, p2);
+  out[pixel * 3] = n.x;
+  out[pixel * 3 + 1] = n.y;
+  out[pixel * 3 + 2] = n.z;
+}
+
 // ---- step 8: colormap index (matplotlib Colormap.__call__ on float32 input, N = 256) ----
 // Returns -1 for NaN (matplotlib's "bad" colour, RGBA 0).
 LOTUS_HD int colormapIndex(float depth, float minValue, float range, bool reverse) {
@@ -270,23 +283,31 @@ LOTUS_HD Philox4 philox4x32_10(uint64_t counter, uint64_t seed) {
 
 // Natural log of x in [2^-24, 1] from basic IEEE operations only (fdlibm e_logf's polynomial), so
 // the host libm and CUDA's logf cannot make host and device noise differ.
-LOTUS_HD float portableLog(float x) {
-  int exponent;
+LOTUS_HD uint32_t floatBits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(x);
+#else
   uint32_t bits;
-  // frexp-free decomposition: x is a normal float here
-#if defined(__CUDA_ARCH__)
-  bits = __float_as_uint(x);
-#else
   __builtin_memcpy(&bits, &x, sizeof bits);
+  return bits;
 #endif
-  exponent = static_cast<int>((bits >> 23) & 0xFF) - 127;
-  uint32_t mantissaBits = (bits & 0x007FFFFFu) | 0x3F800000u;  // m in [1, 2)
-  float m;
+}
+
+LOTUS_HD float bitsFloat(uint32_t bits) {
 #if defined(__CUDA_ARCH__)
-  m = __uint_as_float(mantissaBits);
+  return __uint_as_float(bits);
 #else
-  __builtin_memcpy(&m, &mantissaBits, sizeof m);
+  float x;
+  __builtin_memcpy(&x, &bits, sizeof x);
+  return x;
 #endif
+}
+
+LOTUS_HD float portableLog(float x) {
+  // frexp-free decomposition: x is a normal float here
+  const uint32_t bits = floatBits(x);
+  int exponent = static_cast<int>((bits >> 23) & 0xFF) - 127;
+  float m = bitsFloat((bits & 0x007FFFFFu) | 0x3F800000u);  // m in [1, 2)
   if (m > 1.41421356f) {
     m = mul(m, 0.5f);
     exponent += 1;
