@@ -1,5 +1,5 @@
 // Public API of lotus-trt (docs/design.md, "Public API").
-export { createEstimator, LotusEstimator } from './estimator';
+export { createEstimator, LotusEstimator } from './estimator/estimator';
 export type {
   BackendChoice,
   CpuOptions,
@@ -9,16 +9,16 @@ export type {
   OutputResample,
   ProfileSize,
   TensorRTOptions,
-} from './options';
-export { MAX_IMAGE_SIDE } from './options';
-export type { ImageInput, RawImage } from './image-input';
-export { DepthResult, NormalResult } from './results';
-export type { EstimateResult, Timings } from './results';
+} from './estimator/options';
+export { MAX_IMAGE_SIDE } from './estimator/options';
+export type { ImageInput, RawImage } from './io/image-input';
+export { DepthResult, NormalResult } from './estimator/results';
+export type { EstimateResult, Timings } from './estimator/results';
 export type { GpuMemoryStats } from './backends/backend';
-export type { ElementType, Mode, ModelInfo, Precision, Task, TensorSignature } from './model-metadata';
-export { readModelInfo } from './model-metadata';
-export { deviceInfo, tensorrtInfo } from './info';
-export type { DeviceInfo, DeviceProperties, TensorRTInfo } from './info';
+export type { ElementType, Mode, ModelInfo, Precision, Task, TensorSignature } from './model/metadata';
+export { readModelInfo } from './model/metadata';
+export { deviceInfo, tensorrtInfo } from './addon/info';
+export type { DeviceInfo, DeviceProperties, TensorRTInfo } from './addon/info';
 export {
   BackendUnavailableError,
   CudaError,
@@ -31,6 +31,6 @@ export {
   TensorRTError,
 } from './errors';
 export type { LotusErrorCode } from './errors';
-export { decodeNpy, encodeNpy } from './npy';
-export type { Npy, NpyArray } from './npy';
-export { native } from './native';
+export { decodeNpy, encodeNpy } from './io/npy';
+export type { Npy, NpyArray } from './io/npy';
+export { native } from './addon/load';

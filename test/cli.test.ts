@@ -8,8 +8,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseInteger, parseSize, UsageError } from '../lib/cli/args';
 import { ProgressBar } from '../lib/cli/progress';
-import { tensorrtInfo } from '../lib/info';
-import { decodeNpy } from '../lib/npy';
+import { tensorrtInfo } from '../lib/addon/info';
+import { decodeNpy } from '../lib/io/npy';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimit } from '../lib/concurrency-limit';
+import { ConcurrencyLimit } from '../lib/estimator/concurrency-limit';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -13,9 +13,9 @@ import {
   type EngineBuildSettings,
   type EngineEnvironment,
   hashOnnx,
-} from '../lib/engine-cache';
-import { acquireLock, writeFileAtomic } from '../lib/file-lock';
-import { externalDataFiles } from '../lib/onnx-external-data';
+} from '../lib/cache/engine-cache';
+import { acquireLock, writeFileAtomic } from '../lib/cache/file-lock';
+import { externalDataFiles } from '../lib/model/external-data';
 
 // ---- a minimal ONNX protobuf writer: enough for a graph whose initializers live in external files ----
 function varint(value: number): Buffer {

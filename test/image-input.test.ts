@@ -1,10 +1,10 @@
-// lib/image-input.ts: every ImageInput form decodes to the pixels PIL's convert('RGB') would give.
+// lib/io/image-input.ts: every ImageInput form decodes to the pixels PIL's convert('RGB') would give.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, test } from 'vitest';
-import { loadImage } from '../lib/image-input';
+import { loadImage } from '../lib/io/image-input';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-img-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

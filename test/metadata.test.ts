@@ -1,10 +1,10 @@
-// lib/model-metadata.ts: the lotus ONNX contract is read from metadata_props and the graph's I/O
+// lib/model/metadata.ts: the lotus ONNX contract is read from metadata_props and the graph's I/O
 // without reading weights, and every violation is a ModelError naming what is wrong.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ModelError } from '../lib/errors';
-import { readModelInfo, readOnnxSignature } from '../lib/model-metadata';
+import { readModelInfo, readOnnxSignature } from '../lib/model/metadata';
 import { expectLotusError } from './helpers/expect-error';
 import { bytesField, identityLotusModel, intField, lotusMetadata, onnxModel, valueInfo, varint } from './helpers/onnx-writer';
 import { tempFolder } from './helpers/temp-folder';

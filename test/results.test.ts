@@ -2,7 +2,7 @@
 import sharp from 'sharp';
 import { describe, expect, test } from 'vitest';
 import { DepthResult, NormalResult, decodeNpy, encodeNpy } from '../lib/index';
-import { fromHalfBits, toHalfBits } from '../lib/half';
+import { fromHalfBits, toHalfBits } from '../lib/backends/half';
 import type { Timings } from '../lib/backends/backend';
 
 const timings: Timings = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, copy: 0, total: 0 };

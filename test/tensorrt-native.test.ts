@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeTensorRTInfo } from '../binding';
-import { native } from '../lib/native';
+import { native } from '../lib/addon/load';
 
 const releaseDir = path.join(__dirname, '..', 'build', 'Release');
 const plugins = ['lotus_tensorrt11.so', 'lotus_tensorrt10.so'].filter((name) => fs.existsSync(path.join(releaseDir, name)));
@@ -89,7 +89,7 @@ describe.skipIf(plugins.length === 0 || !ccAvailable)(
       compileLibrary(libDir, `libnvinfer.so.${major}`, FAKE_NVINFER(libraryVersion));
       if (withParser) compileLibrary(libDir, `libnvonnxparser.so.${major}`, FAKE_ONNX_PARSER);
       // A fresh process: availability is decided once per process.
-      const script = `const n = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native.js'))}).native();
+      const script = `const n = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'addon', 'load.js'))}).native();
         const info = n.tensorrtInfo();
         const h = n.buildEngine({ onnxPath: 'x.onnx', profiles: [{ input: 'image', min: [1], opt: [1], max: [1] }] });
         h.promise.then(() => console.log(JSON.stringify({ info })), (e) => console.log(JSON.stringify({ info, build: { code: e.code, message: e.message } })));`;

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import type { RgbImage } from '../lib/backends/backend';
 import { buildSettings, checkFitsProfile, defaultProfiles, TENSORRT_DEFAULTS } from '../lib/backends/tensorrt';
 import { InvalidArgumentError } from '../lib/errors';
-import type { ModelInfo } from '../lib/model-metadata';
+import type { ModelInfo } from '../lib/model/metadata';
 import { expectLotusError } from './helpers/expect-error';
 
 const model = (mode: 'generation' | 'regression', sizeMultiple = 8) => ({ mode, sizeMultiple }) as ModelInfo;

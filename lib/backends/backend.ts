@@ -1,6 +1,6 @@
 // The interface every inference backend implements (docs/design.md, "Public API").
 import type { NativeGpuMemoryStats } from '../../binding';
-import type { OutputResample } from '../options';
+import type { OutputResample } from '../estimator/options';
 
 /**
  * Device and pinned host pool of a TensorRT session: bytes leased now, idle bytes kept for reuse

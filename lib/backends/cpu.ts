@@ -1,13 +1,13 @@
 // CPU backend: the shared native host pixel math around an onnxruntime-node session.
 import * as ort from 'onnxruntime-node';
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, ModelError, fromNativeError } from '../errors';
-import { noiseLength, planRequest } from '../geometry';
-import { float32ToHalf, halfToFloat32 } from '../half';
-import type { ModelInfo } from '../model-metadata';
-import { native } from '../native';
-import type { CpuOptions } from '../options';
+import { noiseLength, planRequest } from '../estimator/geometry';
+import { float32ToHalf, halfToFloat32 } from './half';
+import type { ModelInfo } from '../model/metadata';
+import { native } from '../addon/load';
+import type { CpuOptions } from '../estimator/options';
 import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
-import { ConcurrencyLimit } from '../concurrency-limit';
+import { ConcurrencyLimit } from '../estimator/concurrency-limit';
 
 const now = () => performance.now();
 

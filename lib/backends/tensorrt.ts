@@ -1,15 +1,15 @@
 // TensorRT backend: an engine from the cache (or built once), run by the native GpuSession
 // (upload -> preprocess kernel -> enqueueV3 -> postprocess kernel -> download, one lane per request).
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, fromNativeError } from '../errors';
-import { defaultCacheDir, EngineCache, type EngineBuildSettings, type EngineEnvironment } from '../engine-cache';
-import { deviceInfo, tensorrtInfo } from '../info';
-import type { ModelInfo } from '../model-metadata';
-import { native } from '../native';
-import type { ProfileSize, TensorRTOptions } from '../options';
+import { defaultCacheDir, EngineCache, type EngineBuildSettings, type EngineEnvironment } from '../cache/engine-cache';
+import { deviceInfo, tensorrtInfo } from '../addon/info';
+import type { ModelInfo } from '../model/metadata';
+import { native } from '../addon/load';
+import type { ProfileSize, TensorRTOptions } from '../estimator/options';
 import type { Backend, BackendBatchOutput, BackendRequest, GpuMemoryStats, RgbImage } from './backend';
 import type { GpuSession, NativeShapeProfile } from '../../binding';
-import { ConcurrencyLimit } from '../concurrency-limit';
-import { processingSize } from '../geometry';
+import { ConcurrencyLimit } from '../estimator/concurrency-limit';
+import { processingSize } from '../estimator/geometry';
 
 /** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
 export const TENSORRT_DEFAULTS = {

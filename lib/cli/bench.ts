@@ -11,10 +11,10 @@ import { runPeer, defaultPython } from '../bench/peer';
 import { runBenchmark } from '../bench/runner';
 import { syntheticPng, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH } from '../bench/synthetic';
 import { ImageError } from '../errors';
-import { createEstimator } from '../estimator';
-import { processingSize } from '../geometry';
-import { deviceInfo, tensorrtInfo } from '../info';
-import { readModelInfo, type ModelInfo } from '../model-metadata';
+import { createEstimator } from '../estimator/estimator';
+import { processingSize } from '../estimator/geometry';
+import { deviceInfo, tensorrtInfo } from '../addon/info';
+import { readModelInfo, type ModelInfo } from '../model/metadata';
 import {
   choiceOption, flag, intListOption, intOption, parse, requireString, stringOption, UsageError,
 } from './args';

@@ -1,11 +1,11 @@
 // `lotus build`: builds (or finds in the cache) the TensorRT engine for a model, with progress.
 import { performance } from 'node:perf_hooks';
-import { defaultCacheDir } from '../engine-cache';
+import { defaultCacheDir } from '../cache/engine-cache';
 import { BackendUnavailableError } from '../errors';
-import { createEstimator } from '../estimator';
-import { tensorrtInfo } from '../info';
-import { readModelInfo } from '../model-metadata';
-import type { ProfileSize, TensorRTOptions } from '../options';
+import { createEstimator } from '../estimator/estimator';
+import { tensorrtInfo } from '../addon/info';
+import { readModelInfo } from '../model/metadata';
+import type { ProfileSize, TensorRTOptions } from '../estimator/options';
 import { flag, intOption, parse, requireString, sizeOption, stringOption, type Size } from './args';
 import { printJson, printWarning } from './common';
 import { ProgressBar } from './progress';

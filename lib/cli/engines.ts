@@ -1,8 +1,8 @@
-// Lists the engines in a TensorRT engine cache folder from their sidecars (lib/engine-cache.ts
+// Lists the engines in a TensorRT engine cache folder from their sidecars (lib/cache/engine-cache.ts
 // writes <key>.json next to <key>.plan). Read-only: validating plans is the cache's job.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EngineSidecar } from '../engine-cache';
+import type { EngineSidecar } from '../cache/engine-cache';
 
 export interface CachedEngine {
   key: string;

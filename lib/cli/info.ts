@@ -1,7 +1,7 @@
 // `lotus info`: GPUs, driver, CUDA runtime, TensorRT availability and the cached engines.
 import os from 'node:os';
-import { defaultCacheDir } from '../engine-cache';
-import { deviceInfo, tensorrtInfo, type DeviceInfo } from '../info';
+import { defaultCacheDir } from '../cache/engine-cache';
+import { deviceInfo, tensorrtInfo, type DeviceInfo } from '../addon/info';
 import { flag, parse, stringOption } from './args';
 import { printJson } from './common';
 import { listCachedEngines } from './engines';

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ModelError, LotusError } from '../errors';
-import { createEstimator, type LotusEstimator } from '../estimator';
-import { readModelInfo } from '../model-metadata';
-import type { DepthResult, NormalResult } from '../results';
+import { createEstimator, type LotusEstimator } from '../estimator/estimator';
+import { readModelInfo } from '../model/metadata';
+import type { DepthResult, NormalResult } from '../estimator/results';
 import {
   choiceListOption, choiceOption, flag, intOption, parse, requireString, stringOption, UsageError,
 } from './args';

@@ -163,7 +163,7 @@ void check(const LotusTrtPluginApi& api, int status, char* error, const char* wh
   api.freeMemory(error);
   // Plugin messages already name the TensorRT call; add ours only when it said nothing.
   if (message.empty()) message = std::string(what) + " failed";
-  // Callers (lib/engine-cache.ts) recognise a stale plan by this prefix.
+  // Callers (lib/cache/engine-cache.ts) recognise a stale plan by this prefix.
   if (status == LOTUS_TRT_DESERIALIZE && message.rfind("deserialize failed", 0) != 0) {
     message = "deserialize failed: " + message;
   }

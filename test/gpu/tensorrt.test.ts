@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, BackendRequest, RgbImage } from '../../lib/backends/backend';
 import { CpuBackend } from '../../lib/backends/cpu';
 import { buildPlan, buildSettings, TensorRTBackend } from '../../lib/backends/tensorrt';
-import { EngineCache } from '../../lib/engine-cache';
-import { createEstimator } from '../../lib/estimator';
+import { EngineCache } from '../../lib/cache/engine-cache';
+import { createEstimator } from '../../lib/estimator/estimator';
 import { TensorRTError } from '../../lib/errors';
-import { deviceInfo, tensorrtInfo } from '../../lib/info';
-import { readModelInfo } from '../../lib/model-metadata';
-import { native } from '../../lib/native';
+import { deviceInfo, tensorrtInfo } from '../../lib/addon/info';
+import { readModelInfo } from '../../lib/model/metadata';
+import { native } from '../../lib/addon/load';
 
 const fixtures = path.join(__dirname, '..', 'fixtures');
 const fp16Model = path.join(fixtures, 'tiny-depth-g.fp16.onnx');

@@ -2,7 +2,7 @@
 // manifest itself (empty when the fixtures are absent), and a reader for a case's .npy files.
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeNpy, type Npy } from '../../lib/npy';
+import { decodeNpy, type Npy } from '../../lib/io/npy';
 
 export const fixturesDir = path.join(__dirname, '..', 'fixtures');
 export const manifestPath = path.join(fixturesDir, 'manifest.json');

@@ -1,5 +1,5 @@
 // NumPy .npy (format 1.0 to write; 1.0-3.0 to read), little-endian, C order.
-import { InvalidArgumentError } from './errors';
+import { InvalidArgumentError } from '../errors';
 
 export type NpyArray =
   | Float32Array

@@ -2,10 +2,10 @@
 // PIL's Image.open(...).convert('RGB'): alpha dropped without compositing, no colour management
 // (PIL ignores ICC profiles), 16-bit samples reduced to 8 bits. EXIF orientation is applied.
 import sharp from 'sharp';
-import type { RgbImage } from './backends/backend';
-import { ImageError, InvalidArgumentError } from './errors';
-import { MAX_IMAGE_SIDE } from './options';
-import { describeValue, invalid, isPlainObject } from './validate';
+import type { RgbImage } from '../backends/backend';
+import { ImageError, InvalidArgumentError } from '../errors';
+import { MAX_IMAGE_SIDE } from '../estimator/options';
+import { describeValue, invalid, isPlainObject } from '../validate';
 
 /** Raw 8-bit pixels, HWC; a fourth channel is alpha and ignored. */
 export interface RawImage {

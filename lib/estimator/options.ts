@@ -1,6 +1,6 @@
 // Options of createEstimator() and estimate(): their types, validation and defaults.
-import { InvalidArgumentError } from './errors';
-import type { ModelInfo } from './model-metadata';
+import { InvalidArgumentError } from '../errors';
+import type { ModelInfo } from '../model/metadata';
 import {
   invalid,
   optionalBoolean,
@@ -9,7 +9,7 @@ import {
   optionalOneOf,
   optionalString,
   optionsObject,
-} from './validate';
+} from '../validate';
 
 export type BackendChoice = 'auto' | 'tensorrt' | 'cpu';
 export type InputResample = 'bilinear';

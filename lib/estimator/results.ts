@@ -1,11 +1,11 @@
 // Results of estimate(): the prediction at the input size plus encoders for PNG and .npy.
 import sharp from 'sharp';
-import type { Timings } from './backends/backend';
-import { fromNativeError } from './errors';
-import { native } from './native';
-import { encodeNpy } from './npy';
+import type { Timings } from '../backends/backend';
+import { fromNativeError } from '../errors';
+import { native } from '../addon/load';
+import { encodeNpy } from '../io/npy';
 
-export type { Timings } from './backends/backend';
+export type { Timings } from '../backends/backend';
 
 function rgbPng(rgb: Uint8Array, width: number, height: number): Promise<Buffer> {
   return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();

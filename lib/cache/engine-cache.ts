@@ -10,9 +10,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { NativeShapeProfile } from '../binding';
+import type { NativeShapeProfile } from '../../binding';
 import { acquireLock, type LockOptions, writeFileAtomic } from './file-lock';
-import { externalDataFiles } from './onnx-external-data';
+import { externalDataFiles } from '../model/external-data';
 
 /** Bump when the layout or the key's recipe changes: old entries then simply miss. */
 export const CACHE_FORMAT_VERSION = 1;

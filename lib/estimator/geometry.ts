@@ -1,5 +1,5 @@
 // Image sizes through the reference pipeline (docs/design.md steps 2-3), computed as Python does.
-import { ImageError, InvalidArgumentError } from './errors';
+import { ImageError, InvalidArgumentError } from '../errors';
 
 export interface ProcessingSize {
   /** Size after resizing to the processing resolution (the network's valid region). */

@@ -1,11 +1,11 @@
 // createEstimator() and LotusEstimator: validation, backend selection and the request lifecycle.
-import type { Backend, BackendOutput, GpuMemoryStats, RgbImage, Timings } from './backends/backend';
-import { createCpuBackend } from './backends/cpu';
-import { BackendUnavailableError, DisposedError, InvalidArgumentError, LotusError, ModelError } from './errors';
+import type { Backend, BackendOutput, GpuMemoryStats, RgbImage, Timings } from '../backends/backend';
+import { createCpuBackend } from '../backends/cpu';
+import { BackendUnavailableError, DisposedError, InvalidArgumentError, LotusError, ModelError } from '../errors';
 import { planRequest } from './geometry';
-import { loadImage, type ImageInput } from './image-input';
-import { deviceInfo, tensorrtInfo } from './info';
-import { readModelInfo, type ModelInfo } from './model-metadata';
+import { loadImage, type ImageInput } from '../io/image-input';
+import { deviceInfo, tensorrtInfo } from '../addon/info';
+import { readModelInfo, type ModelInfo } from '../model/metadata';
 import {
   resolveEstimateOptions,
   resolveEstimatorOptions,
@@ -15,12 +15,12 @@ import {
   type ResolvedEstimatorOptions,
 } from './options';
 import { DepthResult, NormalResult, type EstimateResult } from './results';
-import { invalid, nonEmptyString } from './validate';
+import { invalid, nonEmptyString } from '../validate';
 
 /** Loads lib/backends/tensorrt.ts only when TensorRT is wanted: CPU-only use never touches it. */
-async function loadTensorRTBackend(): Promise<typeof import('./backends/tensorrt.js')> {
+async function loadTensorRTBackend(): Promise<typeof import('../backends/tensorrt.js')> {
   try {
-    return await import('./backends/tensorrt.js');
+    return await import('../backends/tensorrt.js');
   } catch (error) {
     throw new BackendUnavailableError(`the TensorRT backend module failed to load: ${(error as Error).message}`, { cause: error });
   }

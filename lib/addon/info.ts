@@ -1,6 +1,6 @@
 // deviceInfo() / tensorrtInfo(): what this machine offers, for diagnostics and backend choice.
-import type { NativeDeviceInfo, NativeDeviceProperties, NativeTensorRTInfo } from '../binding';
-import { native } from './native';
+import type { NativeDeviceInfo, NativeDeviceProperties, NativeTensorRTInfo } from '../../binding';
+import { native } from './load';
 
 /** The device facts are the native ones as they are (binding.d.ts); lib only re-exports them. */
 export type DeviceProperties = NativeDeviceProperties;

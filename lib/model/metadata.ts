@@ -2,7 +2,7 @@
 // types) without loading weights: a minimal protobuf walker that seeks over every field it does not
 // need (initializers, nodes), so a multi-GB model costs a few small reads.
 import fs from 'node:fs';
-import { ModelError } from './errors';
+import { ModelError } from '../errors';
 
 export type Task = 'depth' | 'normal';
 export type Mode = 'generation' | 'regression';
