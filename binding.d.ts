@@ -42,17 +42,13 @@ export type NativeResample = 'bilinear' | 'nearest';
 export interface NativePreprocessOptions {
   /** Long edge after resizing; 0 = keep the input size. */
   processingResolution: number;
-  /** Pad (edge replication, bottom/right) up to a multiple of this. */
-  sizeMultiple: number;
 }
 
 export interface NativePreprocessResult {
-  /** NCHW float32, N = 1, values in [-1, 1]. */
+  /** NCHW float32, N = 1, values in [-1, 1]: the resized image (pipeline.py pads nothing). */
   tensor: Float32Array;
-  /** [1, 3, paddedHeight, paddedWidth] */
+  /** [1, 3, resizedHeight, resizedWidth] */
   shape: [number, number, number, number];
-  resizedWidth: number;
-  resizedHeight: number;
 }
 
 /** RGB8/RGBA8 HWC pixels -> network input. Alpha is ignored. */
@@ -63,14 +59,16 @@ export function preprocess(
 
 export interface NativePostprocessOptions {
   task: NativeTask;
-  resizedWidth: number;
-  resizedHeight: number;
   outputWidth: number;
   outputHeight: number;
+  /** nearest: torch NEAREST_EXACT (Lotus's "nearest"); bilinear: antialiased, as torchvision. */
   resample: NativeResample;
 }
 
-/** Network output [1,3,H,W] -> depth H*W or unit normals H*W*3, at the output size. */
+/**
+ * Network output [1,3,h,w] -> p = clamp(y / 2 + 0.5, 0, 1) resized to the output size -> depth
+ * H*W (channel mean) or normals H*W*3 (p itself, interleaved, in [0, 1]).
+ */
 export function postprocess(
   prediction: Float32Array, shape: [number, number, number, number], options: NativePostprocessOptions,
 ): Promise<Float32Array>;
@@ -157,7 +155,7 @@ export interface NativeGpuSessionOptions {
   task: NativeTask;
   /** 'generation' models take a `noise` input. */
   mode: 'generation' | 'regression';
-  /** Pad multiple (model metadata, 8); must be a multiple of 8. */
+  /** The VAE's downscale factor (model metadata lotus.size_multiple); must be 8. */
   sizeMultiple: number;
   /** Idle bytes each buffer pool (device, pinned) keeps for reuse; default 1 GiB. */
   maxPoolBytes?: number;
@@ -169,7 +167,7 @@ export interface NativeGpuRunOptions {
   resample: NativeResample;
   /** Noise seed (G models), an integer in [0, 2^53). */
   seed: number;
-  /** Explicit noise [1, 4, paddedHeight / 8, paddedWidth / 8] (G models, a batch of one image). */
+  /** Explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the resized h x w (G models, a batch of one image). */
   noise?: Float32Array;
 }
 
@@ -192,7 +190,7 @@ export interface NativeStageTimings {
 }
 
 export interface NativeGpuRunOutput {
-  /** Depth H*W or interleaved unit normals H*W*3, at the input size. */
+  /** Depth H*W, or normals H*W*3 (interleaved p in [0, 1]), at the input size. */
   data: Float32Array;
   width: number;
   height: number;
@@ -235,7 +233,7 @@ export class GpuSession {
   private constructor();
   /**
    * One network call over a batch of RGB8/RGBA8 HWC images -> one prediction per image, at its input
-   * size. Every image must reach the same padded network size, and the batch must fit the engine's
+   * size. Every image must reach the same network input size, and the batch must fit the engine's
    * profile (ERR_LOTUS_INVALID_ARGUMENT naming `images` or `processingResolution` otherwise). Each
    * image is predicted as it would be alone (G models: the same seed's noise for each).
    * Rejects with ERR_LOTUS_DISPOSED after close(). A run beyond `lanes` in flight waits for a lane

@@ -51,7 +51,7 @@ describe('native addon', () => {
   test('native argument errors carry code and parameter, and map to InvalidArgumentError', async () => {
     let raw: unknown;
     try {
-      await native().preprocess(new Uint8Array(3), 1, 1, 5 as never, { processingResolution: 0, sizeMultiple: 8 });
+      await native().preprocess(new Uint8Array(3), 1, 1, 5 as never, { processingResolution: 0 });
     } catch (error) {
       raw = error;
     }

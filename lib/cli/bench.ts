@@ -212,7 +212,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       cold: run.cold,
       results: run.results.map((r) => {
         const size = processingSize(input.facts.width, input.facts.height, r.resolution, model.sizeMultiple);
-        return { ...r, networkWidth: size.paddedWidth, networkHeight: size.paddedHeight };
+        return { ...r, networkWidth: size.resizedWidth, networkHeight: size.resizedHeight };
       }),
       ...(pools ? {
         gpuMemory: {

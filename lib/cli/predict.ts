@@ -2,7 +2,8 @@
 // files (.npy float32, 16-bit PNG, colour PNG) next to the input or into --out.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ModelError, LotusError } from '../errors';
+import { InvalidArgumentError, ModelError, LotusError } from '../errors';
+import { decodeNpy } from '../io/npy';
 import { createEstimator, type LotusEstimator } from '../estimator/estimator';
 import { readModelInfo } from '../model/metadata';
 import type { DepthResult, NormalResult } from '../estimator/results';
@@ -44,6 +45,15 @@ async function encode(task: Task, result: DepthResult | NormalResult, format: st
   return format === 'npy' ? r.toNpy() : r.toPng();
 }
 
+/** --noise: a float32 .npy of shape [1, 4, h, w] (e.g. the noise an official Lotus run drew). */
+async function readNoise(file: string): Promise<Float32Array> {
+  const npy = decodeNpy(await fs.promises.readFile(file));
+  if (!(npy.data instanceof Float32Array) || npy.shape.length !== 4 || npy.shape[0] !== 1 || npy.shape[1] !== 4) {
+    throw new InvalidArgumentError('--noise', `--noise: expected a float32 .npy of shape [1, 4, h, w], got ${npy.dtype} [${npy.shape.join(', ')}] in ${file}`);
+  }
+  return npy.data;
+}
+
 async function predict(task: Task, argv: string[]): Promise<number> {
   const { values, positionals } = parse(task, argv, {
     ...MODEL_OPTIONS,
@@ -52,6 +62,8 @@ async function predict(task: Task, argv: string[]): Promise<number> {
     'processing-resolution': { type: 'string' },
     'output-resample': { type: 'string' },
     seed: { type: 'string' },
+    noise: { type: 'string' },
+    'no-auto-orient': { type: 'boolean' },
   }, true);
   const modelPath = requireString(task, values, 'model');
   if (positionals.length === 0) throw new UsageError('no input images or folders given', task);
@@ -60,11 +72,17 @@ async function predict(task: Task, argv: string[]): Promise<number> {
   const processingResolution = intOption(task, values, 'processing-resolution', { min: 0, max: 16384 });
   const outputResample = choiceOption(task, values, 'output-resample', ['nearest', 'bilinear'] as const);
   const seed = intOption(task, values, 'seed', { min: 0, max: 0xffffffff });
+  const noiseFile = stringOption(values, 'noise');
+  const autoOrient = !flag(values, 'no-auto-orient');
   const out = stringOption(values, 'out');
   const cacheDir = stringOption(values, 'cache-dir');
   const json = flag(values, 'json');
 
   const files = await expandInputs(positionals);
+  if (noiseFile !== undefined && files.length !== 1) {
+    throw new UsageError('--noise takes one image: the noise has the shape of that image\'s latent', task);
+  }
+  const noise = noiseFile !== undefined ? await readNoise(noiseFile) : undefined;
   const collision = findCollision(files, out);
   if (collision) {
     throw new UsageError(`${collision[0]} and ${collision[1]} would write the same output files; use --out per folder`, task);
@@ -113,9 +131,8 @@ async function predict(task: Task, argv: string[]): Promise<number> {
         const file = files[next++]!;
         const entry: Written = { input: file };
         try {
-          const result = task === 'depth'
-            ? await estimator.depth(file, seed !== undefined ? { seed } : {})
-            : await estimator.normal(file, seed !== undefined ? { seed } : {});
+          const options = { autoOrient, ...(seed !== undefined ? { seed } : {}), ...(noise ? { noise } : {}) };
+          const result = task === 'depth' ? await estimator.depth(file, options) : await estimator.normal(file, options);
           entry.width = result.width;
           entry.height = result.height;
           entry.files = {};

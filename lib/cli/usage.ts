@@ -32,6 +32,9 @@ Options:
   --processing-resolution <N>     long edge the network sees; 0 = input size (default: model's, 768)
   --output-resample <nearest|bilinear>  resize of the prediction back to the input size (default: nearest)
   --seed <N>                      noise seed for generative (G) models (default: 0)
+  --noise <file.npy>              explicit noise for a G model and one image: float32 [1, 4, h/8, w/8]
+                                  of the resized h x w (to reproduce an official Lotus run)
+  --no-auto-orient                ignore EXIF orientation, as Lotus's infer.py does (default: apply it)
   --cache-dir <dir>               TensorRT engine cache folder
   --json                          print one JSON document describing the outputs
   -h, --help                      show this help`;

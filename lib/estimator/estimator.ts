@@ -163,7 +163,7 @@ export class LotusEstimator {
       throw new InvalidArgumentError('options.noise', 'options.noise: explicit noise applies to one image; a batch takes its noise from options.seed');
     }
     const start = performance.now();
-    const pixels = await Promise.all(inputs.map((input, i) => loadImage(input, batch ? `images[${i}]` : 'image')));
+    const pixels = await Promise.all(inputs.map((input, i) => loadImage(input, batch ? `images[${i}]` : 'image', resolved.autoOrient)));
     const decoded = performance.now();
     const results: EstimateResult[] = new Array(inputs.length);
     // allSettled: the call settles only after every batch it started, failed or not.
@@ -183,8 +183,8 @@ export class LotusEstimator {
   private groupIntoBatches(pixels: RgbImage[], resolved: ResolvedEstimateOptions): number[][] {
     const bySize = new Map<string, number[]>();
     pixels.forEach((image, i) => {
-      const size = planRequest(image.width, image.height, resolved, this.model);
-      const key = `${size.paddedWidth}x${size.paddedHeight}`;
+      const size = planRequest(image.width, image.height, resolved, this.model, pixels.length > 1 ? `images[${i}]` : 'image');
+      const key = `${size.resizedWidth}x${size.resizedHeight}`;
       const group = bySize.get(key);
       if (group) group.push(i);
       else bySize.set(key, [i]);

@@ -56,8 +56,16 @@ export interface EstimatorOptions {
   processingResolution?: number;
   /** Resize of the input to the processing resolution (the reference's bilinear, antialiased). */
   resample?: InputResample;
-  /** Resize of the prediction back to the input size: 'nearest' (the reference) or 'bilinear'. */
+  /**
+   * Resize of the prediction back to the input size: 'nearest' (Lotus's, torchvision NEAREST_EXACT)
+   * or 'bilinear' (antialiased, as Lotus's resize_back does for 'bilinear').
+   */
   outputResample?: OutputResample;
+  /**
+   * Rotate images by their EXIF orientation before predicting (default true: the photo as it is
+   * displayed). Lotus's infer.py reads pixels as stored (PIL ignores EXIF): false matches it.
+   */
+  autoOrient?: boolean;
   /** CUDA device index (TensorRT backend). */
   device?: number;
   tensorrt?: TensorRTOptions;
@@ -71,8 +79,10 @@ export interface EstimateOptions {
   outputResample?: OutputResample;
   /** Seed of the noise of generation (G) models. Default 0. */
   seed?: number;
-  /** Explicit noise for G models, float32 [1, 4, paddedHeight / 8, paddedWidth / 8]. */
+  /** Explicit noise for G models, float32 [1, 4, floor(h / 8), floor(w / 8)] of the resized h x w (the network input). */
   noise?: Float32Array;
+  /** Overrides the estimator's autoOrient for this call. */
+  autoOrient?: boolean;
 }
 
 export interface ResolvedEstimatorOptions {
@@ -80,6 +90,7 @@ export interface ResolvedEstimatorOptions {
   processingResolution: number;
   resample: InputResample;
   outputResample: OutputResample;
+  autoOrient: boolean;
   device: number;
   tensorrt: TensorRTOptions;
   cpu: CpuOptions;
@@ -91,15 +102,18 @@ export interface ResolvedEstimateOptions {
   outputResample: OutputResample;
   seed: number;
   noise: Float32Array | undefined;
+  autoOrient: boolean;
 }
 
-const ESTIMATOR_KEYS = ['backend', 'processingResolution', 'resample', 'outputResample', 'device', 'tensorrt', 'cpu', 'onWarning'] as const;
+const ESTIMATOR_KEYS = [
+  'backend', 'processingResolution', 'resample', 'outputResample', 'autoOrient', 'device', 'tensorrt', 'cpu', 'onWarning',
+] as const;
 const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
   'maxBatch', 'timingCache', 'onProgress',
 ] as const;
 const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
-const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise'] as const;
+const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise', 'autoOrient'] as const;
 
 // The native Philox generator keys on any JS safe integer.
 const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -160,6 +174,7 @@ export function resolveEstimatorOptions(value: unknown): Omit<ResolvedEstimatorO
     processingResolution: optionalInteger(o.processingResolution, 'options.processingResolution', { min: 0, max: MAX_IMAGE_SIDE }),
     resample: optionalOneOf(o.resample, 'options.resample', ['bilinear'] as const) ?? 'bilinear',
     outputResample: optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? 'nearest',
+    autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? true,
     device: optionalInteger(o.device, 'options.device', { min: 0, max: 1023 }) ?? 0,
     tensorrt: resolveTensorRTOptions(o.tensorrt),
     cpu: resolveCpuOptions(o.cpu),
@@ -189,5 +204,6 @@ export function resolveEstimateOptions(
       optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? defaults.outputResample,
     seed: optionalInteger(o.seed, 'options.seed', { min: 0, max: MAX_SEED }) ?? 0,
     noise,
+    autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? defaults.autoOrient,
   };
 }

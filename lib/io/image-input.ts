@@ -1,6 +1,8 @@
 // ImageInput -> 8-bit RGB(A) HWC pixels, decoded by sharp the way the reference reads images with
 // PIL's Image.open(...).convert('RGB'): alpha dropped without compositing, no colour management
-// (PIL ignores ICC profiles), 16-bit samples reduced to 8 bits. EXIF orientation is applied.
+// (PIL ignores ICC profiles), 16-bit samples scaled to 8 bits (PIL clips them; see docs/design.md).
+// EXIF orientation is applied to every encoded input and sharp instance unless autoOrient is false
+// (infer.py ignores it).
 import sharp from 'sharp';
 import type { RgbImage } from '../backends/backend';
 import { ImageError, InvalidArgumentError } from '../errors';
@@ -86,10 +88,10 @@ async function decode(pipeline: sharp.Sharp, parameter: string, what: string): P
   return { data: result.data, width, height, channels: 3 };
 }
 
-async function decodeEncoded(input: string | Uint8Array, parameter: string): Promise<RgbImage> {
+async function decodeEncoded(input: string | Uint8Array, parameter: string, autoOrient: boolean): Promise<RgbImage> {
   const what = typeof input === 'string' ? `file ${input}` : 'the image data';
   const options: sharp.SharpOptions = {
-    autoOrient: true,
+    autoOrient,
     ignoreIcc: true,
     // A first line of defence; the exact per-side check follows from the header.
     limitInputPixels: MAX_IMAGE_SIDE * MAX_IMAGE_SIDE,
@@ -104,6 +106,7 @@ async function decodeEncoded(input: string | Uint8Array, parameter: string): Pro
     }
     throw decodeError(error, parameter, what);
   }
+  // With autoOrient, width/height are the displayed ones; the per-side check holds either way.
   checkSize(metadata.width ?? 0, metadata.height ?? 0, parameter);
   return decode(sharp(input, options), parameter, what);
 }
@@ -111,18 +114,21 @@ async function decodeEncoded(input: string | Uint8Array, parameter: string): Pro
 /**
  * Decodes any ImageInput to 8-bit pixels. Raw input is passed through without a copy (3 or 4
  * channels; the backends ignore alpha). A sharp instance is cloned and decoded as its pipeline
- * says: its orientation handling is the caller's choice.
+ * says, auto-oriented first like every encoded input when `autoOrient` is true.
  */
-export async function loadImage(input: unknown, parameter = 'image'): Promise<RgbImage> {
+export async function loadImage(input: unknown, parameter = 'image', autoOrient = true): Promise<RgbImage> {
   if (typeof input === 'string') {
     if (input.length === 0) throw invalid(parameter, `${EXPECTED}; the path is empty`, input);
-    return decodeEncoded(input, parameter);
+    return decodeEncoded(input, parameter, autoOrient);
   }
   if (input instanceof Uint8Array) {
     if (input.length === 0) throw invalid(parameter, 'non-empty encoded image data', input);
-    return decodeEncoded(input, parameter);
+    return decodeEncoded(input, parameter, autoOrient);
   }
-  if (isSharp(input)) return decode(input.clone(), parameter, 'the sharp pipeline');
+  if (isSharp(input)) {
+    const pipeline = input.clone();
+    return decode(autoOrient ? pipeline.autoOrient() : pipeline, parameter, 'the sharp pipeline');
+  }
   if (isPlainObject(input) && 'data' in input) return rawImage(input, parameter);
   throw new InvalidArgumentError(parameter, `${parameter}: expected ${EXPECTED}, received ${describeValue(input)}`);
 }

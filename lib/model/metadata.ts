@@ -23,6 +23,7 @@ export interface ModelInfo {
   disparity: boolean;
   /** Default long edge of the network input (lotus.processing_resolution). */
   processingResolution: number;
+  /** The VAE's downscale factor (lotus.size_multiple, 8): the latent is floor(h / 8) x floor(w / 8) of the network input, the prediction 8 times that. */
   sizeMultiple: number;
   precision: Precision;
   source: string;
@@ -316,7 +317,7 @@ export function readModelInfo(modelPath: string): ModelInfo {
     mode,
     disparity: oneOf(modelPath, metadata, 'lotus.disparity', ['true', 'false'] as const) === 'true',
     processingResolution: integerValue(modelPath, metadata, 'lotus.processing_resolution', (n) => n >= 0, 'a non-negative integer'),
-    sizeMultiple: integerValue(modelPath, metadata, 'lotus.size_multiple', (n) => n > 0 && n % 8 === 0 && n <= 256, 'a multiple of 8 between 8 and 256'),
+    sizeMultiple: integerValue(modelPath, metadata, 'lotus.size_multiple', (n) => n === 8, '8 (the SD VAE downscale factor)'),
     precision: oneOf(modelPath, metadata, 'lotus.precision', ['fp32', 'fp16'] as const),
     source: metadata['lotus.source'] ?? '',
     randomWeights: metadata['lotus.random_weights'] === 'true',
