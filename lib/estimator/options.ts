@@ -1,6 +1,8 @@
 // Options of createEstimator() and estimate(): their types, validation and defaults.
 import { InvalidArgumentError } from '../errors';
 import type { ModelInfo } from '../model/metadata';
+import { resolveInputFormats, resolveMaxInputPixels, type InputFormat } from '../io/input-policy';
+import { resolveMemoryBudget } from './memory-budget';
 import {
   invalid,
   optionalBoolean,
@@ -64,6 +66,16 @@ export interface EstimatorOptions {
   cpu?: CpuOptions;
   /** Receives warnings such as the reason for falling back to the CPU. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
+  /**
+   * Most host memory (bytes) one CPU-backend request may need, estimated from its network size
+   * before it runs (larger requests fail with InvalidArgumentError naming processingResolution).
+   * Default: 80% of the memory available when the model has loaded.
+   */
+  memoryBudget?: number;
+  /** Largest input image (width x height), checked from its header before decoding. Default 8192 x 8192. */
+  maxInputPixels?: number;
+  /** Encoded formats accepted from paths and Buffers. Default: raster ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'); 'svg' and 'vips' only when listed. */
+  inputFormats?: readonly InputFormat[];
 }
 
 export interface EstimateOptions {
@@ -84,6 +96,10 @@ export interface ResolvedEstimatorOptions {
   tensorrt: TensorRTOptions;
   cpu: CpuOptions;
   onWarning: (message: string) => void;
+  /** undefined: the default, decided once the model has loaded. */
+  memoryBudget: number | undefined;
+  maxInputPixels: number | undefined;
+  inputFormats: readonly InputFormat[] | undefined;
 }
 
 export interface ResolvedEstimateOptions {
@@ -93,7 +109,10 @@ export interface ResolvedEstimateOptions {
   noise: Float32Array | undefined;
 }
 
-const ESTIMATOR_KEYS = ['backend', 'processingResolution', 'resample', 'outputResample', 'device', 'tensorrt', 'cpu', 'onWarning'] as const;
+const ESTIMATOR_KEYS = [
+  'backend', 'processingResolution', 'resample', 'outputResample', 'device', 'tensorrt', 'cpu', 'onWarning',
+  'memoryBudget', 'maxInputPixels', 'inputFormats',
+] as const;
 const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
   'maxBatch', 'timingCache', 'onProgress',
@@ -101,8 +120,8 @@ const TENSORRT_KEYS = [
 const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
 const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise'] as const;
 
-// The native Philox generator keys on any JS safe integer.
-const MAX_SEED = Number.MAX_SAFE_INTEGER;
+// The native Philox generator keys on any JS safe integer (the CLI's --seed takes the same range).
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 function defaultWarning(message: string): void {
   process.emitWarning(message, { code: 'LOTUS_WARNING' });
@@ -164,6 +183,9 @@ export function resolveEstimatorOptions(value: unknown): Omit<ResolvedEstimatorO
     tensorrt: resolveTensorRTOptions(o.tensorrt),
     cpu: resolveCpuOptions(o.cpu),
     onWarning: optionalFunction<(message: string) => void>(o.onWarning, 'options.onWarning') ?? defaultWarning,
+    memoryBudget: resolveMemoryBudget(o.memoryBudget),
+    maxInputPixels: resolveMaxInputPixels(o.maxInputPixels, MAX_IMAGE_SIDE),
+    inputFormats: resolveInputFormats(o.inputFormats),
   };
 }
 
@@ -188,6 +210,7 @@ export function resolveEstimateOptions(
     outputResample:
       optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? defaults.outputResample,
     seed: optionalInteger(o.seed, 'options.seed', { min: 0, max: MAX_SEED }) ?? 0,
-    noise,
+    // A copy taken at call time: the caller's array may change (or be shared memory) while queued.
+    noise: noise === undefined ? undefined : new Float32Array(noise),
   };
 }

@@ -4,6 +4,7 @@ import type { Timings } from '../backends/backend';
 import { fromNativeError } from '../errors';
 import { native } from '../addon/load';
 import { encodeNpy } from '../io/npy';
+import { checkResultArguments } from './result-checks';
 
 export type { Timings } from '../backends/backend';
 
@@ -24,7 +25,9 @@ export class DepthResult {
     readonly timings: Timings,
     /** True when `data` is native memory handed over without a copy (false: one copy was made). */
     readonly zeroCopy = false,
-  ) {}
+  ) {
+    checkResultArguments('DepthResult', width, height, data, timings, 1, { disparity, zeroCopy });
+  }
 
   /** RGB8 HWC through matplotlib's Spectral colormap, min-max normalised, as Lotus's infer.py. */
   colorize(): Uint8Array {
@@ -69,7 +72,9 @@ export class NormalResult {
     readonly timings: Timings,
     /** True when `data` is native memory handed over without a copy (false: one copy was made). */
     readonly zeroCopy = false,
-  ) {}
+  ) {
+    checkResultArguments('NormalResult', width, height, data, timings, 3, { zeroCopy });
+  }
 
   /** RGB8 HWC of uint8((n + 1) / 2 * 255), truncated as numpy's astype(uint8). */
   colorize(): Uint8Array {
