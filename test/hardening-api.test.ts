@@ -275,6 +275,12 @@ describe('item 10: consistent errors', () => {
     expect(result.width).toBe(16);
   });
 
+  test('detached noise -> InvalidArgumentError naming options.noise (it was an untyped TypeError)', async () => {
+    const noise = new Float32Array(8);
+    structuredClone(noise.buffer, { transfer: [noise.buffer] });
+    await expectLotusError(generation.estimate(rgb(16, 8), { noise }), InvalidArgumentError, { parameter: 'options.noise', message: /detached/ });
+  });
+
   test('a metadata value over 1 MiB does not make a valid model "not an ONNX model"', async () => {
     const big = write('big-meta.onnx', identityLotusModel({ metadata: { 'user.notes': 'x'.repeat(2 * 2 ** 20) } }));
     const info = readModelInfo(big);

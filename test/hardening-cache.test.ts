@@ -8,6 +8,7 @@ import { clearOnnxHashMemo, EngineCache, hashOnnx, type EngineBuildSettings, typ
 import { EngineCacheError, ModelError } from '../lib/errors';
 import { externalDataFiles } from '../lib/model/external-data';
 import { bytesField, intField } from './helpers/onnx-writer';
+import { nestedGraph } from './adversarial/model-cases';
 import { tempFolder } from './helpers/temp-folder';
 
 const { dir: root } = tempFolder('lotus-hardening-cache-');
@@ -71,6 +72,12 @@ describe('item 5: external data is hashed by real path, regular files inside the
     fs.symlinkSync(outside, path.join(dir, 'weights.bin'));
     expect(() => externalDataFiles(onnxPath)).toThrow(ModelError);
     expect(() => externalDataFiles(onnxPath)).toThrow(/leads outside .* through a symlink/);
+  });
+
+  it('subgraphs nested 100,000 deep -> ModelError (the recursive scan overflowed the stack)', () => {
+    fs.writeFileSync(onnxPath, Buffer.concat([intField(1, 8), nestedGraph(100_000)]));
+    expect(() => externalDataFiles(onnxPath)).toThrow(ModelError);
+    expect(() => externalDataFiles(onnxPath)).toThrow(/nested deeper than 32/);
   });
 
   it('a symlink inside the folder is followed to its real path', () => {

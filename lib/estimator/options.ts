@@ -5,6 +5,7 @@ import { resolveInputFormats, resolveMaxInputPixels, type InputFormat } from '..
 import { resolveMemoryBudget } from './memory-budget';
 import {
   invalid,
+  isDetached,
   optionalBoolean,
   optionalFunction,
   optionalInteger,
@@ -74,7 +75,7 @@ export interface EstimatorOptions {
   memoryBudget?: number;
   /** Largest input image (width x height), checked from its header before decoding. Default 8192 x 8192. */
   maxInputPixels?: number;
-  /** Encoded formats accepted from paths and Buffers. Default: raster ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'); 'svg' and 'vips' only when listed. */
+  /** Encoded formats accepted from paths and Buffers. Default: raster ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'); 'svg' only when listed. */
   inputFormats?: readonly InputFormat[];
 }
 
@@ -199,6 +200,7 @@ export function resolveEstimateOptions(
   const noise = o.noise;
   if (noise !== undefined) {
     if (!(noise instanceof Float32Array)) throw invalid('options.noise', 'a Float32Array', noise);
+    if (isDetached(noise)) throw new InvalidArgumentError('options.noise', 'options.noise: the Float32Array is detached (its ArrayBuffer was transferred)');
     if (model.mode !== 'generation') {
       throw new InvalidArgumentError('options.noise', `options.noise: ${model.path} is a regression (D) model, which takes no noise`);
     }

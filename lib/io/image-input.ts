@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { RgbImage } from '../backends/backend';
 import { ImageError, InvalidArgumentError } from '../errors';
 import { MAX_IMAGE_SIDE } from '../estimator/options';
-import { describeValue, invalid, isPlainObject } from '../validate';
+import { describeValue, invalid, isDetached, isPlainObject } from '../validate';
 import { checkFormat, DEFAULT_INPUT_POLICY, formatNotAllowed, type InputFormat, type InputPolicy } from './input-policy';
 import { FileAccessError, readRegularFile } from './regular-file';
 
@@ -56,13 +56,6 @@ function checkSize(width: number, height: number, parameter: string, policy: Inp
       { parameter },
     );
   }
-}
-
-/** A zero-length view of a buffer that was transferred or detached (ArrayBuffer.prototype.detached is Node 22+). */
-function isDetached(view: ArrayBufferView): boolean {
-  if (view.byteLength !== 0) return false;
-  const buffer = view.buffer as ArrayBuffer & { detached?: boolean };
-  return buffer.detached ?? (buffer.byteLength === 0 && !(buffer instanceof SharedArrayBuffer));
 }
 
 function takeRaw(value: Record<string, unknown>, parameter: string, policy: InputPolicy): RgbImage {

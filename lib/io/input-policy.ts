@@ -4,8 +4,11 @@
 import { ImageError } from '../errors';
 import { integer, invalid } from '../validate';
 
-/** Formats sharp reads, by the name sharp's metadata() reports. */
-export const INPUT_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'svg', 'vips'] as const;
+/**
+ * Formats sharp reads from memory, by the name its metadata() reports (libvips' own .v format is
+ * read from files only, and lotus-trt reads each file once into memory: it is never accepted).
+ */
+export const INPUT_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'svg'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 /** The default allow-list: raster formats (heif covers AVIF). */
@@ -36,7 +39,7 @@ export function resolveMaxInputPixels(value: unknown, maxSide: number, parameter
 }
 
 /** The format of encoded bytes from their signature, for the formats with one; undefined otherwise. */
-export function sniffFormat(bytes: Uint8Array): InputFormat | undefined {
+export function sniffFormat(bytes: Uint8Array): InputFormat | 'vips' | undefined {
   const at = (offset: number, ...values: number[]) => values.every((v, i) => bytes[offset + i] === v);
   const ascii = (offset: number, text: string) => at(offset, ...[...text].map((c) => c.charCodeAt(0)));
   if (at(0, 0xff, 0xd8, 0xff)) return 'jpeg';
@@ -63,10 +66,9 @@ export function sniffFormat(bytes: Uint8Array): InputFormat | undefined {
  * Throws unless the bytes are one of the allowed formats. Bytes of no known signature are left to
  * sharp (which reports them as undecodable), since every allowed format has one.
  */
-export function checkFormat(bytes: Uint8Array, policy: InputPolicy, parameter: string, what: string): InputFormat | undefined {
+export function checkFormat(bytes: Uint8Array, policy: InputPolicy, parameter: string, what: string): void {
   const format = sniffFormat(bytes);
-  if (format !== undefined && !policy.formats.includes(format)) throw formatNotAllowed(format, policy, parameter, what);
-  return format;
+  if (format !== undefined && !(policy.formats as readonly string[]).includes(format)) throw formatNotAllowed(format, policy, parameter, what);
 }
 
 export function formatNotAllowed(format: string, policy: InputPolicy, parameter: string, what: string): ImageError {

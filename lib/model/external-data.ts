@@ -99,8 +99,12 @@ function forEachLengthField(reader: PositionalReader, start: number, end: number
   if (position !== end) throw new Error('protobuf message overruns its length');
 }
 
+/** Subgraphs nested deeper than this are refused (protobuf's own parsers stop at 100 messages). */
+const MAX_GRAPH_DEPTH = 32;
+
 class ExternalDataScanner {
   readonly locations = new Set<string>();
+  private depth = 0;
 
   constructor(private readonly reader: PositionalReader) {}
 
@@ -114,11 +118,14 @@ class ExternalDataScanner {
   }
 
   private graph(start: number, end: number): void {
+    // A stack-depth attack (graph > node > attribute > graph ...) ends here, not in a RangeError.
+    if (++this.depth > MAX_GRAPH_DEPTH) throw new Error(`subgraphs nested deeper than ${MAX_GRAPH_DEPTH}`);
     forEachLengthField(this.reader, start, end, (field, s, e) => {
       if (field === GRAPH_INITIALIZER) this.tensor(s, e);
       else if (field === GRAPH_SPARSE_INITIALIZER) this.sparseTensor(s, e);
       else if (field === GRAPH_NODE) this.node(s, e);
     });
+    this.depth--;
   }
 
   private node(start: number, end: number): void {
