@@ -99,6 +99,8 @@ export class LotusEstimator {
       maxPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS,
     };
     // One more than the backend runs at once: the next image decodes while the backend is busy.
+    // CPU: one onnxruntime run at a time; TensorRT: one per lane (default 2, TENSORRT_DEFAULTS.lanes,
+    // not imported: lib/backends/tensorrt.ts loads only when TensorRT is wanted).
     const parallel = impl.name === 'cpu' ? 1 : options.tensorrt.lanes ?? 2;
     this.admission = new ConcurrencyLimit(parallel + 1);
   }
