@@ -76,7 +76,7 @@ export function postprocess(
 /** Depth -> RGB8 through matplotlib's Spectral table, min-max normalised; reversed for disparity. */
 export function colorizeDepth(depth: Float32Array, width: number, height: number, reverse: boolean): Uint8Array;
 
-/** Standard normal samples from a counter-based generator: the same values on the host and the GPU. */
+/** Standard normal samples from a counter-based generator: the same values on the host and the GPU. Synchronous; `count` is at most 4 * (16640 / 8)^2 (one image at the largest network input). */
 export function gaussianNoise(seed: number, count: number): Float32Array;
 
 // ---- TensorRT (native/addon/tensorrt_binding.cc over the lotus_tensorrt<MAJOR>.so plugin) ----

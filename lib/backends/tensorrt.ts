@@ -10,6 +10,7 @@ import type { Backend, BackendBatchOutput, BackendRequest, GpuMemoryStats, RgbIm
 import type { GpuSession, NativeShapeProfile } from '../../binding';
 import { ConcurrencyLimit } from '../estimator/concurrency-limit';
 import { processingSize } from '../estimator/geometry';
+import { trackBuild } from './active-builds';
 
 /** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
 export const TENSORRT_DEFAULTS = {
@@ -184,6 +185,8 @@ export class TensorRTBackend implements Backend {
         throw fromNativeError(error);
       }),
       onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
+      // An unusable cache costs the cache, not TensorRT: build for this process, with a warning.
+      onCacheUnusable: (error) => options.onWarning?.(`lotus-trt: running TensorRT without the engine cache (the engine is built for this process only): ${error.message}`),
     });
     return new TensorRTBackend(value, source, key, settings.lanes, settings.profiles[0]!, model);
   }
@@ -271,11 +274,13 @@ export async function buildPlan(
   );
   const abort = () => handle.cancel();
   signal?.addEventListener('abort', abort, { once: true });
+  const untrack = trackBuild(handle); // process.exit() cancels it rather than waiting it out
   try {
     return await handle.promise;
   } catch (error) {
     throw fromNativeError(error);
   } finally {
+    untrack();
     signal?.removeEventListener('abort', abort);
   }
 }

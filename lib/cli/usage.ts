@@ -21,8 +21,11 @@ const PREDICT = (task: 'depth' | 'normal'): string => {
     : '<name>_normal.npy, <name>_normal.png';
   return `Usage: lotus ${task} <image|folder>... --model <onnx> [options]
 
-Images: png, jpg, jpeg, webp, tif, tiff; folders are searched (not recursively) for those.
-Writes ${files}.
+Images: png, jpg, jpeg, webp, tif, tiff; folders are searched (not recursively) for those,
+skipping files named like this command's outputs. Inputs must be regular files (not pipes).
+Writes ${files}; an existing file is only replaced with --overwrite, and an input never.
+Ctrl-C (SIGINT) or SIGTERM: the images in flight finish, no new ones start, exit code 130 / 143;
+a second signal stops at once. Files appear complete or not at all (temporary name, then rename).
 
 Options:
   --model <onnx>                  Lotus ${task} model exported to ONNX (required)
@@ -31,10 +34,11 @@ Options:
   --backend <auto|tensorrt|cpu>   inference backend (default: auto)
   --processing-resolution <N>     long edge the network sees; 0 = input size (default: model's, 768)
   --output-resample <nearest|bilinear>  resize of the prediction back to the input size (default: nearest)
-  --seed <N>                      noise seed for generative (G) models (default: 0)
+  --seed <N>                      noise seed for generative (G) models, 0 to 2^53-1 (default: 0)
   --noise <file.npy>              explicit noise for a G model and one image: float32 [1, 4, h/8, w/8]
                                   of the resized h x w (to reproduce an official Lotus run)
   --no-auto-orient                ignore EXIF orientation, as Lotus's infer.py does (default: apply it)
+  --overwrite                     replace existing output files
   --cache-dir <dir>               TensorRT engine cache folder
   --json                          print one JSON document describing the outputs
   -h, --help                      show this help`;

@@ -1,8 +1,11 @@
 // Options of createEstimator() and estimate(): their types, validation and defaults.
 import { InvalidArgumentError } from '../errors';
 import type { ModelInfo } from '../model/metadata';
+import { resolveInputFormats, resolveMaxInputPixels, type InputFormat } from '../io/input-policy';
+import { resolveMemoryBudget } from './memory-budget';
 import {
   invalid,
+  isDetached,
   optionalBoolean,
   optionalFunction,
   optionalInteger,
@@ -72,6 +75,16 @@ export interface EstimatorOptions {
   cpu?: CpuOptions;
   /** Receives warnings such as the reason for falling back to the CPU. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
+  /**
+   * Most host memory (bytes) one CPU-backend request may need, estimated from its network size
+   * before it runs (larger requests fail with InvalidArgumentError naming processingResolution).
+   * Default: 80% of the memory available when the model has loaded.
+   */
+  memoryBudget?: number;
+  /** Largest input image (width x height), checked from its header before decoding. Default 8192 x 8192. */
+  maxInputPixels?: number;
+  /** Encoded formats accepted from paths and Buffers. Default: raster ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'); 'svg' only when listed. */
+  inputFormats?: readonly InputFormat[];
 }
 
 export interface EstimateOptions {
@@ -95,6 +108,10 @@ export interface ResolvedEstimatorOptions {
   tensorrt: TensorRTOptions;
   cpu: CpuOptions;
   onWarning: (message: string) => void;
+  /** undefined: the default, decided once the model has loaded. */
+  memoryBudget: number | undefined;
+  maxInputPixels: number | undefined;
+  inputFormats: readonly InputFormat[] | undefined;
 }
 
 export interface ResolvedEstimateOptions {
@@ -107,6 +124,7 @@ export interface ResolvedEstimateOptions {
 
 const ESTIMATOR_KEYS = [
   'backend', 'processingResolution', 'resample', 'outputResample', 'autoOrient', 'device', 'tensorrt', 'cpu', 'onWarning',
+  'memoryBudget', 'maxInputPixels', 'inputFormats',
 ] as const;
 const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
@@ -115,8 +133,8 @@ const TENSORRT_KEYS = [
 const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
 const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise', 'autoOrient'] as const;
 
-// The native Philox generator keys on any JS safe integer.
-const MAX_SEED = Number.MAX_SAFE_INTEGER;
+// The native Philox generator keys on any JS safe integer (the CLI's --seed takes the same range).
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 function defaultWarning(message: string): void {
   process.emitWarning(message, { code: 'LOTUS_WARNING' });
@@ -179,6 +197,9 @@ export function resolveEstimatorOptions(value: unknown): Omit<ResolvedEstimatorO
     tensorrt: resolveTensorRTOptions(o.tensorrt),
     cpu: resolveCpuOptions(o.cpu),
     onWarning: optionalFunction<(message: string) => void>(o.onWarning, 'options.onWarning') ?? defaultWarning,
+    memoryBudget: resolveMemoryBudget(o.memoryBudget),
+    maxInputPixels: resolveMaxInputPixels(o.maxInputPixels, MAX_IMAGE_SIDE),
+    inputFormats: resolveInputFormats(o.inputFormats),
   };
 }
 
@@ -192,6 +213,7 @@ export function resolveEstimateOptions(
   const noise = o.noise;
   if (noise !== undefined) {
     if (!(noise instanceof Float32Array)) throw invalid('options.noise', 'a Float32Array', noise);
+    if (isDetached(noise)) throw new InvalidArgumentError('options.noise', 'options.noise: the Float32Array is detached (its ArrayBuffer was transferred)');
     if (model.mode !== 'generation') {
       throw new InvalidArgumentError('options.noise', `options.noise: ${model.path} is a regression (D) model, which takes no noise`);
     }
@@ -203,7 +225,8 @@ export function resolveEstimateOptions(
     outputResample:
       optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? defaults.outputResample,
     seed: optionalInteger(o.seed, 'options.seed', { min: 0, max: MAX_SEED }) ?? 0,
-    noise,
+    // A copy taken at call time: the caller's array may change (or be shared memory) while queued.
+    noise: noise === undefined ? undefined : new Float32Array(noise),
     autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? defaults.autoOrient,
   };
 }

@@ -4,6 +4,7 @@ import type { Timings } from '../backends/backend';
 import { fromNativeError } from '../errors';
 import { native } from '../addon/load';
 import { encodeNpy } from '../io/npy';
+import { checkResultArguments } from './result-checks';
 
 export type { Timings } from '../backends/backend';
 
@@ -24,7 +25,9 @@ export class DepthResult {
     readonly timings: Timings,
     /** True when `data` is native memory handed over without a copy (false: one copy was made). */
     readonly zeroCopy = false,
-  ) {}
+  ) {
+    checkResultArguments('DepthResult', width, height, data, timings, 1, { disparity, zeroCopy });
+  }
 
   /** RGB8 HWC through matplotlib's Spectral colormap, min-max normalised, as Lotus's infer.py. */
   colorize(): Uint8Array {
@@ -88,7 +91,9 @@ export class NormalResult {
     readonly timings: Timings,
     /** True when `prediction` is native memory handed over without a copy (false: one copy was made). */
     readonly zeroCopy = false,
-  ) {}
+  ) {
+    checkResultArguments('NormalResult', width, height, prediction, timings, 3, { zeroCopy }, 'prediction');
+  }
 
   /** H*W*3 (HWC) unit normals (2p - 1) / max(|2p - 1|, 1e-6), computed from `prediction` on first use. */
   get data(): Float32Array {

@@ -11,6 +11,7 @@
 #include "addon/js_errors.h"
 #include "addon/promise_worker.h"
 #include "core/host_pipeline.h"
+#include "core/pipeline_geometry.h"
 
 namespace lotus::addon {
 namespace {
@@ -111,7 +112,12 @@ Napi::Value GaussianNoise(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     // Seeds are JS integers: 0 .. 2^53 - 1 map to the 64-bit Philox key.
     uint64_t seed = static_cast<uint64_t>(requireInteger(info[0], "seed", 0, (int64_t{1} << 53) - 1));
-    int64_t count = requireInteger(info[1], "count", 0, static_cast<int64_t>(kMaxNoiseElements));
+    // Synchronous on the JS thread: at most the noise of one image at the largest network input
+    // (about 17 M values, under a second), not the core's 2^30 that blocked for most of a minute.
+    constexpr int64_t kMaxSide = kMaxDimension / kLatentFactor;
+    constexpr int64_t kMaxJsNoise = 4 * kMaxSide * kMaxSide;
+    static_assert(kMaxJsNoise <= static_cast<int64_t>(kMaxNoiseElements), "within the core's limit");
+    int64_t count = requireInteger(info[1], "count", 0, kMaxJsNoise);
     std::vector<float> samples(static_cast<size_t>(count));
     hostGaussianNoise(seed, samples.data(), samples.size());
     return floatVectorToJs(env, std::move(samples));
