@@ -124,6 +124,7 @@ function sourceBuild(why) {
         'backend needs a GPU build. Put nvcc (CUDA 12.x or 13.x) on PATH or set CUDACXX, or unset TENSORRT_ROOT.');
     }
     if (env.LOTUS_GPU === 'ON') fail('LOTUS_GPU=ON but no CUDA compiler (nvcc) was found: set CUDACXX or put nvcc on PATH.');
+    if (env.LOTUS_GPU !== 'OFF') env.LOTUS_CPU_ONLY_REASON = 'built from source without the CUDA toolkit (no nvcc found)';
     env.LOTUS_GPU = 'OFF';
     say(`building the native addon from source (${why}): CPU-only, because no CUDA compiler (nvcc) was found. ` +
       'The CPU backend works; the TensorRT backend needs a GPU build (docs/install.md).');

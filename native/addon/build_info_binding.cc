@@ -19,6 +19,7 @@ bool externalBuffersAllowed(Napi::Env env) {
   return napi_create_external_arraybuffer(env, &probe, 1, [](napi_env, void*, void*) {}, nullptr, &value) == napi_ok;
 }
 
+#if defined(LOTUS_WITH_CUDA)
 Napi::Array words(Napi::Env env, const std::string& text) {
   Napi::Array list = Napi::Array::New(env);
   std::istringstream in(text);
@@ -26,6 +27,7 @@ Napi::Array words(Napi::Env env, const std::string& text) {
   for (uint32_t i = 0; in >> word; ++i) list.Set(i, word);
   return list;
 }
+#endif
 
 }  // namespace
 

@@ -97,6 +97,7 @@ function buildX64() {
   log(`linux-x64: GPU build, architectures ${archs || 'all (release)'}, TensorRT plugins from ${roots.join(', ') || 'none'}`);
   const release = cmakeBuild('linux-x64', {
     LOTUS_GPU: 'ON',
+    LOTUS_CPU_ONLY_REASON: '',
     LOTUS_CUDA_ARCHITECTURES: archs,
     LOTUS_TENSORRT_ROOTS: roots.join(':'),
     TENSORRT_ROOT: '',
@@ -111,7 +112,12 @@ function buildX64() {
 function buildArm64() {
   const stubs = glibcStubs('arm64', '/usr/aarch64-linux-gnu/lib', 'aarch64-linux-gnu-gcc');
   log('linux-arm64: CPU-only cross build (aarch64-linux-gnu-g++)');
-  const release = cmakeBuild('linux-arm64', { LOTUS_GPU: 'OFF', TENSORRT_ROOT: '', LOTUS_TENSORRT_ROOTS: '' }, {
+  const release = cmakeBuild('linux-arm64', {
+    LOTUS_GPU: 'OFF',
+    LOTUS_CPU_ONLY_REASON: 'the linux-arm64 prebuild is cross-compiled without CUDA',
+    TENSORRT_ROOT: '',
+    LOTUS_TENSORRT_ROOTS: '',
+  }, {
     LOTUS_GLIBC_STUBS: stubs,
     CMAKE_TOOLCHAIN_FILE: path.join(root, 'native', 'portability', 'aarch64-linux-gnu.cmake'),
   });
