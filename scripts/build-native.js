@@ -109,9 +109,21 @@ function findNvcc() {
   return null;
 }
 
+/** Every TensorRT root the user named must hold the headers the plugin needs (CMake checks again). */
+function checkTensorRTRoots(roots) {
+  for (const rootDir of roots.split(':').filter(Boolean)) {
+    const missing = ['NvInfer.h', 'NvInferVersion.h', 'NvOnnxParser.h'].filter((h) => !fs.existsSync(path.join(rootDir, 'include', h)));
+    if (missing.length) {
+      fail(`TENSORRT_ROOT / LOTUS_TENSORRT_ROOTS: ${rootDir}/include has no ${missing.join(', ')}. Point it at a TensorRT 10 or 11\n` +
+        'install (the folder with include/ and lib/), or unset it to build without the TensorRT plugin.');
+    }
+  }
+}
+
 function sourceBuild(why) {
   const env = { ...process.env };
   const trtRoots = env.LOTUS_TENSORRT_ROOTS || env.TENSORRT_ROOT || '';
+  checkTensorRTRoots(trtRoots);
   const nvcc = env.LOTUS_GPU === 'OFF' ? null : findNvcc();
   if (nvcc) {
     env.CUDACXX = nvcc.path;

@@ -8,7 +8,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..', '..');
+const rootArg = process.argv.indexOf('--root');  // tests point it at a scratch folder
+const root = rootArg > 0 ? path.resolve(process.argv[rootArg + 1]) : path.resolve(__dirname, '..', '..');
 const pkg = require(path.join(root, 'package.json'));
 const publishing = process.argv.includes('--publish');
 const problems = [];
