@@ -240,6 +240,7 @@ export interface NativeGpuMemoryStats {
  */
 export function openGpuSession(plan: Uint8Array, options: NativeGpuSessionOptions): Promise<GpuSession>;
 
+/** Not exported by a CPU-only build (buildInfo.gpu === false), whose openGpuSession always rejects. */
 export class GpuSession {
   /** Internal: sessions come from openGpuSession(); calling it from JS throws ERR_LOTUS_INVALID_ARGUMENT. */
   private constructor();

@@ -1,6 +1,7 @@
 // The two kinds of native build: a GPU build (nvcc was there) and a CPU-only one (it was not). Both
 // load, report which they are, and name the driver; a CPU-only build refuses every GPU entry point
 // with ERR_LOTUS_BACKEND_UNAVAILABLE and a reason that says how to get a GPU build.
+import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
 import { BackendUnavailableError, createEstimator, deviceInfo, native, tensorrtInfo } from '../lib/index';
 import { fixturesDir } from './helpers/fixtures';
@@ -34,6 +35,17 @@ describe('build facts', () => {
     } else {
       expect(info.requiredDriver).toBeNull();
     }
+  });
+});
+
+describe.skipIf(!build.gpu)(`the GPU code in the binary${build.gpu ? '' : ' (skipped: CPU-only build)'}`, () => {
+  test('scripts/release/cuda-archs.js finds SASS for each -real and PTX for each -virtual architecture buildInfo lists', () => {
+    const { listCudaArchitectures } = createRequire(__filename)('../scripts/release/cuda-archs.js') as {
+      listCudaArchitectures: (file: string) => { sass: number[]; ptx: number[] };
+    };
+    const binary = (require('node-gyp-build') as { resolve: (dir: string) => string }).resolve(path.join(__dirname, '..'));
+    const numbers = (suffix: string) => build.cudaArchitectures.filter((a) => a.endsWith(suffix)).map((a) => Number.parseInt(a, 10)).sort((a, b) => a - b);
+    expect(listCudaArchitectures(binary)).toEqual({ sass: numbers('-real'), ptx: numbers('-virtual') });
   });
 });
 

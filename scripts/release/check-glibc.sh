@@ -22,9 +22,10 @@ for file in "$@"; do
     objdump=aarch64-linux-gnu-objdump
   fi
   table=$("$objdump" -T "$file")
-  glibc=$(grep -o 'GLIBC_[0-9.]*' <<< "$table" | sed 's/GLIBC_//' | sort -V | uniq -c | awk '{printf "%s(%s) ", $2, $1}')
-  highest=$(grep -o 'GLIBC_[0-9.]*' <<< "$table" | sed 's/GLIBC_//' | sort -V | tail -n 1)
-  gcc=$(grep -o 'GCC_[0-9.]*' <<< "$table" | sed 's/GCC_//' | sort -V | tail -n 1)
+  versions() { { grep -o "$1_[0-9.]*" <<< "$table" || true; } | sed "s/$1_//" | sort -V; }
+  glibc=$(versions GLIBC | uniq -c | awk '{printf "%s(%s) ", $2, $1}')
+  highest=$(versions GLIBC | tail -n 1)
+  gcc=$(versions GCC | tail -n 1)
   echo "$file: GLIBC ${glibc:-none}; highest GLIBC_${highest:-none}, GCC_${gcc:-none}"
   if [[ -n "$highest" ]] && newer "$highest" "$max"; then
     echo "  FAIL: needs GLIBC_$highest, above the minimum $max:" >&2
