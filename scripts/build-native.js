@@ -127,7 +127,12 @@ function sourceBuild(why) {
   const nvcc = env.LOTUS_GPU === 'OFF' ? null : findNvcc();
   if (nvcc) {
     env.CUDACXX = nvcc.path;
-    const archs = env.LOTUS_CUDA_ARCHITECTURES || 'every architecture CUDA supports (75..121 + PTX)';
+    // A development checkout compiles PTX once (any GPU >= 7.5 runs it after a JIT on first use);
+    // installed packages and releases compile SASS for every architecture.
+    if (!env.LOTUS_CUDA_ARCHITECTURES && !insideNodeModules) env.LOTUS_CUDA_ARCHITECTURES = '75-virtual';
+    const archs = env.LOTUS_CUDA_ARCHITECTURES
+      ? `${env.LOTUS_CUDA_ARCHITECTURES}${insideNodeModules ? '' : ' (development checkout; LOTUS_CUDA_ARCHITECTURES=all for every SASS)'}`
+      : 'every architecture CUDA supports (75..121 + PTX)';
     say(`building the native addon from source (${why}): GPU build with nvcc ${nvcc.version} (${nvcc.path}) for ${archs}; ` +
       `TensorRT plugin: ${trtRoots ? `headers from ${trtRoots}` : 'headers from the usual folders, if any'}`);
   } else {
@@ -174,10 +179,11 @@ function pruneBuildFolder() {
 }
 
 const installing = process.argv.includes('--if-missing');
+const insideNodeModules = path.basename(path.dirname(root)) === 'node_modules' || path.basename(path.dirname(path.dirname(root))) === 'node_modules';
 const fromSource = buildFromSourceRequested();
 if (installing && !fromSource && keepExistingBinary()) process.exit(0);
 const reason = fromSource ? '--build-from-source was given'
   : installing ? `no prebuilt binary for ${process.platform}-${process.arch} in this package` : 'asked for';
 sourceBuild(reason);
 // A development checkout keeps CMake's folder for the next build; an installed package does not.
-if (installing && path.basename(path.dirname(root)) === 'node_modules') pruneBuildFolder();
+if (installing && insideNodeModules) pruneBuildFolder();
