@@ -1,10 +1,16 @@
 // Types of the raw native surface of lotus.node. The public API is lib/; nothing here validates input.
 
 export interface NativeBuildInfo {
-  /** CUDART_VERSION the addon was compiled against, e.g. 13000. */
+  /** The CUDA / TensorRT path is compiled in. False for a source build made without nvcc (CPU-only). */
+  gpu: boolean;
+  /** Why this build is CPU-only (e.g. "built from source without the CUDA toolkit (no nvcc found)"); null for GPU builds. */
+  cpuOnlyReason: string | null;
+  /** CUDART_VERSION the addon was compiled against, e.g. 13000; 0 in a CPU-only build. */
   cudaRuntimeVersion: number;
   /** cudart is linked statically: only the driver is needed at run time. */
   cudartStatic: boolean;
+  /** CMake CUDA architectures compiled in ("75-real" = SASS for sm_75, "121-virtual" = PTX); empty in a CPU-only build. */
+  cudaArchitectures: string[];
   napiVersion: number;
   /** This runtime accepts external ArrayBuffers: native results reach JS without a copy (false: one copy each). */
   externalBuffers: boolean;
@@ -22,8 +28,12 @@ export interface NativeDeviceProperties {
 
 export interface NativeDeviceInfo {
   cudaRuntimeVersion: number;
-  /** 0 when no NVIDIA driver is installed. */
+  /** The CUDA version the driver supports (13000 = 13.0); 0 when no NVIDIA driver is installed (or in a CPU-only build). */
   cudaDriverVersion: number;
+  /** The installed NVIDIA driver release, e.g. "580.65.06", from the kernel module; null without one. */
+  driverRelease: string | null;
+  /** The oldest driver this binary runs on (CUDA 13: release 580.65.06); null in a CPU-only build. */
+  requiredDriver: { cudaVersion: number; release: string } | null;
   usable: boolean;
   /** Why no device is usable; null when one is. */
   reason: string | null;
@@ -228,6 +238,7 @@ export interface NativeGpuMemoryStats {
  */
 export function openGpuSession(plan: Uint8Array, options: NativeGpuSessionOptions): Promise<GpuSession>;
 
+/** Not exported by a CPU-only build (buildInfo.gpu === false), whose openGpuSession always rejects. */
 export class GpuSession {
   /** Internal: sessions come from openGpuSession(); calling it from JS throws ERR_LOTUS_INVALID_ARGUMENT. */
   private constructor();

@@ -184,6 +184,21 @@ describe('info', () => {
     expect(doc.cache).toEqual({ dir: cacheDir, engines: [] });
   });
 
+  test('names the build, the installed driver and the minimum driver this binary needs', async () => {
+    const cacheDir = path.join(tmp, 'cache-driver');
+    const doc = JSON.parse((await lotus(['info', '--json', '--cache-dir', cacheDir])).stdout);
+    expect(doc.build).toHaveProperty('gpu');
+    expect(doc.cuda).toHaveProperty('driverRelease');
+    const text = (await lotus(['info', '--cache-dir', cacheDir])).stdout;
+    expect(text).toMatch(/^Native addon: (GPU build \(CUDA \d+\.\d+, architectures .+\)|CPU-only \(.+\))$/m);
+    if (doc.build.gpu) {
+      expect(doc.cuda.requiredDriver).toEqual({ release: expect.stringMatching(/^\d+\.\d+/), cudaVersion: expect.stringMatching(/^\d+\.\d$/) });
+      expect(text).toMatch(/^NVIDIA driver: .+; this binary needs \d+\.\d+\.\d+ or newer \(CUDA \d+\.\d\)$/m);
+    } else {
+      expect(text).toMatch(/^NVIDIA driver: /m);
+    }
+  });
+
   test('lists engines from sidecars in the cache folder', async () => {
     const cacheDir = path.join(tmp, 'cache-one');
     fs.mkdirSync(cacheDir);

@@ -1,5 +1,6 @@
 // CPU backend: the shared native host pixel math around an onnxruntime-node session.
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { onnxruntime } from './onnxruntime';
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, ModelError, fromNativeError } from '../errors';
 import { noiseShape, planRequest } from '../estimator/geometry';
 import { float32ToHalf, halfToFloat32 } from './half';
@@ -27,7 +28,7 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 function tensorOf(data: Float32Array, dims: number[], half: boolean): ort.Tensor {
-  return half ? new ort.Tensor('float16', float32ToHalf(data), dims) : new ort.Tensor('float32', data, dims);
+  return half ? new (onnxruntime().Tensor)('float16', float32ToHalf(data), dims) : new (onnxruntime().Tensor)('float32', data, dims);
 }
 
 export class CpuBackend implements Backend {
@@ -62,9 +63,10 @@ export class CpuBackend implements Backend {
       logSeverityLevel: 3,
     };
     if (options.intraOpThreads !== undefined) sessionOptions.intraOpNumThreads = options.intraOpThreads;
+    const runtime = onnxruntime();  // BackendUnavailableError when it cannot load
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model.path, sessionOptions);
+      session = await runtime.InferenceSession.create(model.path, sessionOptions);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const hint = model.precision === 'fp16'

@@ -20,6 +20,7 @@ import {
 } from './args';
 import { BACKENDS, MODEL_OPTIONS, printJson, warningLine } from './common';
 import { ProgressBar } from './progress';
+import { onnxruntimeVersion } from '../backends/onnxruntime';
 
 const C = 'bench';
 
@@ -192,7 +193,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       versions: {
         node: process.version,
         lotusTrt: packageVersion('../..'),
-        onnxruntime: estimator.backend === 'cpu' ? packageVersion('onnxruntime-node') : null,
+        onnxruntime: estimator.backend === 'cpu' ? onnxruntimeVersion() : null,
         tensorrt: estimator.backend === 'tensorrt' ? trt.libraryVersion : null,
       },
       model: {

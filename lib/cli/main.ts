@@ -5,6 +5,7 @@ import { LotusError } from '../errors';
 import { UsageError } from './args';
 import { benchCommand } from './bench';
 import { buildCommand } from './build';
+import { exportCommand } from './export';
 import { infoCommand } from './info';
 import { depthCommand, normalCommand } from './predict';
 import { COMMANDS, usage } from './usage';
@@ -17,6 +18,7 @@ const COMMAND_FNS: Record<string, CommandFn> = {
   build: buildCommand,
   info: infoCommand,
   bench: benchCommand,
+  export: exportCommand,
 };
 
 function lookup(command: string): CommandFn {

@@ -10,6 +10,7 @@ Commands:
   build                      build and cache the TensorRT engine for a model
   info                       show GPUs, driver, CUDA, TensorRT and cached engines
   bench                      measure latency and throughput (optionally against PyTorch)
+  export  <checkpoint>       export a Lotus checkpoint to FP16 and FP32 ONNX models (needs Python)
 
 Run "lotus <command> --help" for a command's options.`;
 
@@ -93,12 +94,36 @@ Options:
   --json                      print one JSON document (fields: docs/benchmarks.md)
   -h, --help                  show this help`;
 
+const EXPORT = `Usage: lotus export <checkpoint> [options]
+
+Exports a Lotus checkpoint (a Hugging Face id such as jingheya/lotus-depth-g-v2-1-disparity, or a
+local diffusers folder) to <name>.fp16.onnx (TensorRT) and <name>.onnx (FP32, CPU), each validated
+against PyTorch. Python 3.9+ is needed; a virtual environment is created (or reused) under the
+cache folder and the pinned requirements (torch, onnx, diffusers, ...) are installed with pip.
+
+Options:
+  --out <dir>               folder for the models (default: the current folder)
+  --precision <list>        fp16, fp32 or both (default: fp16,fp32)
+  --python <path>           Python interpreter (default: $LOTUS_PYTHON or python3)
+  --venv <dir>              virtual environment to create or reuse (default: <cache-dir>/export-venv)
+  --index-url <url>         pip package index (a mirror, or file:///path/simple)
+  --diffusers <spec|dir>    pip requirement for diffusers (default: diffusers), or a diffusers
+                            source folder whose src/ is used as is
+  --cache-dir <dir>         cache folder (default: $LOTUS_CACHE_DIR or ~/.cache/lotus-trt)
+  --no-validate             skip the onnxruntime-vs-PyTorch check
+  --json                    print the model paths as JSON
+  -h, --help                show this help
+
+Exit codes: 0 done, 2 bad arguments, 3 no usable Python, 4 no venv/pip, 5 no network,
+6 pip failed, 7 the export or its validation failed.`;
+
 const TEXTS: Record<string, string> = {
   depth: PREDICT('depth'),
   normal: PREDICT('normal'),
   build: BUILD,
   info: INFO,
   bench: BENCH,
+  export: EXPORT,
 };
 
 export function usage(command?: string): string {
