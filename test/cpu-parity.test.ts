@@ -35,7 +35,9 @@ const FP16_DEPTH_TOLERANCE = 5e-2 / 2; // the exporter's fp16 raw tolerance, hal
 const estimators = new Map<string, Promise<LotusEstimator>>();
 const estimatorFor = (name: string) => {
   if (!estimators.has(name)) {
-    estimators.set(name, createEstimator(path.join(fixturesDir, manifest.models[name]!.file), { backend: 'cpu' }));
+    // A fixed memory budget (the largest case needs ~4 GB): the default follows the memory free when
+    // the model loads, which other processes on a shared machine change.
+    estimators.set(name, createEstimator(path.join(fixturesDir, manifest.models[name]!.file), { backend: 'cpu', memoryBudget: 12 * 2 ** 30 }));
   }
   return estimators.get(name)!;
 };
