@@ -7,7 +7,10 @@ import { benchCommand } from './bench';
 import { buildCommand } from './build';
 import { infoCommand } from './info';
 import { depthCommand, normalCommand } from './predict';
+import { queueStatsCommand } from './queue-stats';
+import { submitCommand } from './submit';
 import { COMMANDS, usage } from './usage';
+import { workerCommand } from './worker';
 
 export type CommandFn = (argv: string[]) => Promise<number>;
 
@@ -17,6 +20,9 @@ const COMMAND_FNS: Record<string, CommandFn> = {
   build: buildCommand,
   info: infoCommand,
   bench: benchCommand,
+  worker: workerCommand,
+  submit: submitCommand,
+  'queue-stats': queueStatsCommand,
 };
 
 function lookup(command: string): CommandFn {
