@@ -46,6 +46,45 @@ export function redisConnection(url: string): ConnectionOptions {
   return { url, retryStrategy: reconnectDelay };
 }
 
+/** Waits for `promise` at most `ms`: its value, or undefined on timeout (waits on Redis stay bounded). */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms, undefined); });
+  try {
+    return await Promise.race([promise.then((value) => ({ value })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * One connection and PING without reconnects, before any BullMQ object exists: a refused or silent
+ * server fails here at once (or after `timeoutMs`) with a QueueError. BullMQ's own connections retry
+ * forever and cannot be closed before they first connect.
+ */
+export async function probeRedis(url: string, timeoutMs: number): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+  });
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => { lastError = error; });
+  try {
+    await connectWithin(client.connect().then(() => client.ping()), url, timeoutMs);
+  } catch (error) {
+    // "Connection is closed" hides the cause (ECONNREFUSED, ENOTFOUND, ...) that the error event had.
+    const cause = lastError ?? error;
+    if (error instanceof QueueError && lastError === undefined) throw error;
+    throw new QueueError(`cannot reach Redis at ${redactRedisUrl(url)}: ${(cause as Error).message}`, { cause });
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Resolves when `ready` does; rejects with QueueError after `timeoutMs`. */
 export async function connectWithin<T>(ready: Promise<T>, url: string, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { QueueError } from '../errors';
 import { invalid, optionalInteger, optionsObject } from '../validate';
-import { checkQueueName, checkRedisUrl, connectWithin, redisConnection } from './connection';
+import { checkQueueName, checkRedisUrl, connectWithin, probeRedis, redisConnection, within } from './connection';
 import { parseFailedReason, type JobFailure } from './errors';
 import type { LotusJobData, LotusJobResult } from './job';
 import { buildJobData, type JobRequest } from './request';
@@ -101,12 +101,14 @@ export class LotusProducer {
     optionalInteger(o.keepFailedS, 'options.keepFailedS', { min: 1 });
     optionalInteger(o.maxInputBytes, 'options.maxInputBytes', { min: 1 });
     optionalInteger(o.connectTimeoutMs, 'options.connectTimeoutMs', { min: 1 });
+    const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
+    await probeRedis(o.redis, connectTimeoutMs);
     const producer = new LotusProducer(o);
     try {
       await connectWithin(
         Promise.all([producer.queue.waitUntilReady(), producer.events.waitUntilReady()]),
         o.redis,
-        o.connectTimeoutMs ?? 10_000,
+        connectTimeoutMs,
       );
     } catch (error) {
       await producer.close();
@@ -260,8 +262,9 @@ export class LotusProducer {
     return { settled, resubmitted };
   }
 
+  /** Closes the connections (bounded: a connection to a server that went away cannot hang it). */
   async close(): Promise<void> {
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    await within(Promise.allSettled([this.events.close(), this.queue.close()]), 5000);
   }
 }
 

@@ -3,7 +3,7 @@
 // workers record) and failures by reason (from the newest failed jobs' stored reasons).
 import { Queue } from 'bullmq';
 import { invalid, optionalInteger, optionsObject } from '../validate';
-import { checkQueueName, checkRedisUrl, connectWithin, redisConnection } from './connection';
+import { checkQueueName, checkRedisUrl, connectWithin, probeRedis, redisConnection, within } from './connection';
 import { parseFailedReason, type JobFailureCode } from './errors';
 import { JOB_STATES } from './metrics';
 
@@ -72,10 +72,12 @@ export async function readQueueStats(options: QueueStatsOptions): Promise<QueueS
   if (o.connectTimeoutMs !== undefined && (!Number.isSafeInteger(o.connectTimeoutMs) || o.connectTimeoutMs < 1)) {
     throw invalid('options.connectTimeoutMs', 'a positive integer', o.connectTimeoutMs);
   }
+  const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
+  await probeRedis(o.redis, connectTimeoutMs);
   const queue = new Queue(o.queue, { connection: redisConnection(o.redis) });
   queue.on('error', () => undefined);
   try {
-    await connectWithin(queue.waitUntilReady(), o.redis, o.connectTimeoutMs ?? 10_000);
+    await connectWithin(queue.waitUntilReady(), o.redis, connectTimeoutMs);
     const before = sampleMs > 0 ? await totals(queue) : undefined;
     const started = Date.now();
     if (sampleMs > 0) await new Promise((resolve) => { setTimeout(resolve, sampleMs); });
@@ -107,6 +109,6 @@ export async function readQueueStats(options: QueueStatsOptions): Promise<QueueS
     if (recent !== undefined) stats.recent = recent;
     return stats;
   } finally {
-    await queue.close().catch(() => undefined);
+    await within(queue.close().catch(() => undefined), 5000);
   }
 }

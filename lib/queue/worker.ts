@@ -11,7 +11,7 @@ import { MetricsTime, Queue, UnrecoverableError, Worker, type Job } from 'bullmq
 import { createEstimator, LotusEstimator } from '../estimator/estimator';
 import type { EstimatorOptions } from '../estimator/options';
 import { invalid, nonEmptyString, optionalInteger, optionsObject } from '../validate';
-import { checkQueueName, checkRedisUrl, connectWithin, redisConnection } from './connection';
+import { checkQueueName, checkRedisUrl, connectWithin, probeRedis, redisConnection, within } from './connection';
 import { formatFailedReason, parseFailedReason, toJobError, type JobFailureCode } from './errors';
 import type { LotusJobResult } from './job';
 import { JOB_STATES, WorkerMetrics } from './metrics';
@@ -83,17 +83,6 @@ const OPTION_KEYS = [
   'maxInputBytes', 'maxResultBytes', 'fetchTimeoutMs', 'inputRoot', 'outputRoot', 'name', 'connectTimeoutMs',
   'shutdownTimeoutMs', 'onEvent',
 ] as const;
-
-/** A worker's waits on Redis (close, counts for metrics) are bounded so a dead server cannot hang them. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms, undefined); });
-  try {
-    return await Promise.race([promise.then((value) => ({ value })), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The attempt a job is starting: counts retries after failures and runs after stalls and hand-backs. */
 function attemptOf(job: Job): number {
@@ -187,12 +176,14 @@ export class LotusQueueWorker {
   /** Creates the estimator (when given a path), connects to Redis and starts taking jobs. */
   static async start(options: QueueWorkerOptions): Promise<LotusQueueWorker> {
     const o = checkOptions(options);
+    const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
+    await probeRedis(o.redis, connectTimeoutMs);
     const ownsEstimator = typeof o.model === 'string';
     const estimator = typeof o.model === 'string' ? await createEstimator(o.model, o.estimatorOptions) : o.model;
     let worker: LotusQueueWorker | undefined;
     try {
       worker = new LotusQueueWorker(o, estimator, ownsEstimator);
-      await connectWithin(worker.worker.waitUntilReady(), o.redis, o.connectTimeoutMs ?? 10_000);
+      await connectWithin(worker.worker.waitUntilReady(), o.redis, connectTimeoutMs);
     } catch (error) {
       if (worker) await within(worker.worker.close(true), 2000);
       if (ownsEstimator) await estimator.close();
