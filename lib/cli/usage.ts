@@ -103,6 +103,7 @@ Options:
   --concurrency <N>               jobs in flight at once (default: 2)
   --processing-resolution <N>     default for jobs that do not set it (default: model's, 768)
   --cpu-threads <N>               onnxruntime intra-op threads (CPU backend)
+  --device <N>                    CUDA device index (TensorRT backend; default: 0)
   --cache-dir <dir>               TensorRT engine cache folder
   --metrics-port <P>              serve Prometheus metrics on http://<host>:<P>/metrics
   --metrics-host <host>           address for the metrics server (default: 127.0.0.1)

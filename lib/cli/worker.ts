@@ -21,6 +21,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     concurrency: { type: 'string' },
     'processing-resolution': { type: 'string' },
     'cpu-threads': { type: 'string' },
+    device: { type: 'string' },
     'metrics-port': { type: 'string' },
     'metrics-host': { type: 'string' },
     'lock-duration': { type: 'string' },
@@ -41,6 +42,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const concurrency = intOption(COMMAND, values, 'concurrency', { min: 1, max: 1024 }) ?? 2;
   const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: 16384 });
   const cpuThreads = intOption(COMMAND, values, 'cpu-threads', { min: 0, max: 1024 });
+  const device = intOption(COMMAND, values, 'device', { min: 0, max: 1023 });
   const metricsPort = intOption(COMMAND, values, 'metrics-port', { min: 0, max: 65535 });
   const metricsHost = stringOption(values, 'metrics-host') ?? '127.0.0.1';
   const lockDurationMs = intOption(COMMAND, values, 'lock-duration', { min: 100 });
@@ -104,6 +106,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       backend,
       ...(processingResolution !== undefined ? { processingResolution } : {}),
       ...(cpuThreads !== undefined ? { cpu: { intraOpThreads: cpuThreads } } : {}),
+      ...(device !== undefined ? { device } : {}),
       ...(cacheDir !== undefined ? { tensorrt: { cacheDir } } : {}),
       onWarning: (message) => process.stderr.write(`${warningLine(message)}\n`),
     },

@@ -57,6 +57,8 @@ export interface WaitReport {
 const MiB = 1024 * 1024;
 const ADD_CHUNK = 200;
 const STATE_CHUNK = 100;
+/** Jobs checked per reconciliation pass (the oldest pending first), so a huge backlog stays cheap. */
+const RECONCILE_MAX = 5000;
 /** How long submit() keeps retrying an add while Redis is unreachable. */
 const ADD_RETRY_MS = 120_000;
 const OPTION_KEYS = ['redis', 'queue', 'attempts', 'backoffMs', 'keepCompletedS', 'keepFailedS', 'maxInputBytes', 'connectTimeoutMs'] as const;
@@ -161,6 +163,7 @@ export class LotusProducer {
 
     const settle = (outcome: JobOutcome) => {
       if (!pending.delete(outcome.id)) return;
+      this.sent.delete(outcome.id);
       outcomes.set(outcome.id, outcome);
       lastSettled = Date.now();
       options.onSettled?.(outcome, outcomes.size, total);
@@ -222,7 +225,11 @@ export class LotusProducer {
     let settled = 0;
     let resubmitted = 0;
     try {
-      const ids = [...pending.keys()];
+      const ids: string[] = [];
+      for (const id of pending.keys()) {
+        if (ids.length >= RECONCILE_MAX) break;
+        ids.push(id);
+      }
       for (let start = 0; start < ids.length; start += STATE_CHUNK) {
         const chunk = ids.slice(start, start + STATE_CHUNK);
         // State first, then the job: a job read as finished has its result or reason stored.
