@@ -155,7 +155,7 @@ function summarize(outcomes: JobOutcome[], ctx: SummaryContext): number {
       pending,
       resubmitted: ctx.resubmitted,
       seconds: ctx.seconds,
-      jobsPerSecond: outcomes.length / ctx.seconds,
+      jobsPerSecond: (completed + failedJobs.length) / ctx.seconds,
       failuresByReason: byReason,
       writeErrors: ctx.writeErrors,
       jobs: outcomes.map((o) => {
@@ -170,7 +170,7 @@ function summarize(outcomes: JobOutcome[], ctx: SummaryContext): number {
     });
     return ok ? 0 : 1;
   }
-  const rate = (outcomes.length / ctx.seconds).toFixed(1);
+  const rate = ((completed + failedJobs.length) / ctx.seconds).toFixed(1);
   const parts = [`${completed} done`, `${failedJobs.length} failed`];
   if (pending > 0) parts.push(`${pending} still pending (timed out)`);
   process.stderr.write(`lotus: ${outcomes.length} jobs on "${ctx.queue}": ${parts.join(', ')} in ${ctx.seconds.toFixed(1)} s (${rate} jobs/s)\n`);

@@ -136,7 +136,7 @@ export class LotusQueueWorker {
       concurrency: String(this.concurrency),
     }, 1);
 
-    // Three parameters: BullMQ passes an AbortSignal that fires when the job's lock is lost.
+    // Three parameters: BullMQ then passes an AbortSignal (Worker.cancelJob), which aborts an http input download.
     const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<LotusJobResult> => {
       const id = job.id!;
       this.inFlight.set(id, { job, token });
