@@ -205,13 +205,14 @@ async function main() {
     const files = await makeInputs(path.join(work, 'in'));
     const info = await lotus.readModelInfo(MODEL);
     const cpus = os.cpus();
-    const machine = `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, node ${process.version}`;
+    // The load average says whether other processes shared the cores during the run.
+    const machine = `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, node ${process.version}, load average before ${os.loadavg()[0].toFixed(1)}`;
     const peerSame = await peer(files, path.join(work, 'peer-1'), THREADS);
     const peerAll = THREADS === 0 ? peerSame : await peer(files, path.join(work, 'peer-all'), 0);
     const runs = [];
     for (const n of WORKERS) runs.push(await queueRun(redis.url, files, path.join(work, `out-${n}`), n));
     const report = {
-      machine, backend: BACKEND, model: MODEL, randomWeights: info.randomWeights === true, resolution: RESOLUTION,
+      machine, loadAverageAfter: os.loadavg()[0], backend: BACKEND, model: MODEL, randomWeights: info.randomWeights === true, resolution: RESOLUTION,
       jobs: JOBS, concurrencyPerWorker: CONCURRENCY, cpuThreadsPerWorker: THREADS,
       peer: { sameThreads: peerSame, allThreads: peerAll }, runs,
     };
@@ -228,6 +229,7 @@ async function main() {
     for (const r of runs) {
       console.log(`${String(r.workers).padStart(7)}  ${r.seconds.toFixed(2).padStart(7)}  ${r.jobsPerSecond.toFixed(1).padStart(6)}  ${(one ? (r.jobsPerSecond / one.jobsPerSecond).toFixed(2) + 'x' : '-').padStart(11)}  ${(r.jobsPerSecond / peerSame.jobsPerSecond).toFixed(2).padStart(6)}x`);
     }
+    console.log(`load average after: ${os.loadavg()[0].toFixed(1)}`);
   } finally {
     const exited = new Promise((r) => redis.child.once('exit', r));
     redis.child.kill('SIGTERM');
