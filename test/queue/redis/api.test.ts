@@ -11,7 +11,7 @@ import {
   createEstimator, openQueueProducer, readQueueStats, returnedOutput, startQueueWorker,
   type DepthResult, type LotusEstimator, type LotusQueueWorker, type QueueWorkerEvent,
 } from '../../../lib/index';
-import { DEPTH_MODEL, RESOLUTION, RedisServer, findRedisServer, jsonResult, lotus } from './harness';
+import { DEPTH_MODEL, RESOLUTION, RedisServer, findRedisServer, jsonResult, lotus, until } from './harness';
 
 const REDIS = findRedisServer();
 const describeRedis = REDIS ? describe : describe.skip;
@@ -88,6 +88,8 @@ describeRedis('queue API (real redis-server)', () => {
         expect(fromFile!.state === 'completed' && returnedOutput(fromFile!.result, 'png16')!.equals(await expected.to16BitPng())).toBe(true);
         expect(missing).toMatchObject({ state: 'failed', attempts: 2, failure: { code: 'ERR_LOTUS_INPUT_MISSING' } });
         expect(outside).toMatchObject({ state: 'failed', attempts: 1, failure: { code: 'ERR_LOTUS_JOB_INVALID' } });
+        // The worker counts a job after BullMQ recorded it, which the producer may hear of first.
+        await until('the worker counted every job', () => worker.stats().completed + worker.stats().failed === 5, 5000);
         expect(worker.stats()).toMatchObject({ completed: 3, failed: 2, retried: 1, active: 0 });
         expect(worker.stats().failuresByReason).toEqual({ ERR_LOTUS_INPUT_MISSING: 1, ERR_LOTUS_JOB_INVALID: 1 });
       });
@@ -114,6 +116,29 @@ describeRedis('queue API (real redis-server)', () => {
     }
   });
 
+  test('submitting again with the same batch id adds nothing and finds the outcomes', async () => {
+    const producer = await openQueueProducer({ redis: redis.url, queue: 'again' });
+    try {
+      const requests = [0, 1].map(() => ({
+        task: 'depth' as const, input: IMAGE, outputs: [{ format: 'npy' as const }], options: { processingResolution: RESOLUTION },
+      }));
+      const first = await withWorker('again', async () => {
+        const jobs = await producer.submit(requests, { batchId: 'fixed' });
+        return producer.wait(jobs, { timeoutMs: 60_000 });
+      });
+      expect(first.outcomes.map((o) => o.state)).toEqual(['completed', 'completed']);
+      // No worker now: only the jobs already completed can settle.
+      const jobs = await producer.submit(requests, { batchId: 'fixed' });
+      expect(jobs.map((j) => j.id)).toEqual(['fixed-0', 'fixed-1']);
+      const report = await producer.wait(jobs, { timeoutMs: 10_000 });
+      expect(report.outcomes.map((o) => o.state)).toEqual(['completed', 'completed']);
+      const stats = await readQueueStats({ redis: redis.url, queue: 'again', sampleMs: 0 });
+      expect(stats.counts).toMatchObject({ waiting: 0, completed: 2 });
+    } finally {
+      await producer.close();
+    }
+  });
+
   test('queue-stats and metrics report depth, rates and failures by reason', async () => {
     const producer = await openQueueProducer({ redis: redis.url, queue: 'stats', attempts: 1 });
     try {
@@ -128,6 +153,7 @@ describeRedis('queue API (real redis-server)', () => {
 
       await withWorker('stats', async (worker) => {
         await producer.wait(jobs, { timeoutMs: 60_000 });
+        await until('the worker counted every job', () => worker.stats().completed + worker.stats().failed === 7, 5000);
         const metrics = await worker.metrics.registry.metrics();
         expect(metrics).toMatch(/^lotus_queue_jobs\{state="completed",queue="stats"\} 6$/m);
         expect(metrics).toMatch(/^lotus_queue_job_failures_total\{reason="ERR_LOTUS_IMAGE",final="true",queue="stats"\} 1$/m);

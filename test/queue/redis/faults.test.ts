@@ -61,6 +61,14 @@ function completionsByJob(workers: JsonProcess[]): Map<string, string[]> {
   return byJob;
 }
 
+/**
+ * A worker logs a completion right after BullMQ recorded it, and the producer may hear of it
+ * first: give the logs a moment (bounded) to catch up before counting them.
+ */
+async function logsCaughtUp(workers: JsonProcess[], done: (byJob: Map<string, string[]>) => boolean): Promise<void> {
+  await until('the workers\' logs', () => done(completionsByJob(workers)), 5000).catch(() => undefined);
+}
+
 /** Every input's two outputs exist, equal the reference bytes, and nothing else is in the folder. */
 function checkOutputs(outDir: string, n: number, inputs: ReturnType<typeof makeInputs>): void {
   const expected = new Set<string>();
@@ -107,6 +115,7 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       const summary = doc as unknown as SubmitDoc;
       expect(code).toBe(0);
       expect(summary).toMatchObject({ submitted: JOBS, completed: JOBS, failed: 0, pending: 0 });
+      await logsCaughtUp(workers, (byJob) => byJob.size >= JOBS);
       const byJob = completionsByJob(workers);
       expect(byJob.size).toBe(JOBS);
       for (const job of summary.jobs) expect(byJob.get(job.id), job.id).toHaveLength(1);
@@ -138,6 +147,7 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       const summary = doc as unknown as SubmitDoc;
       expect(code, JSON.stringify(summary).slice(0, 1000)).toBe(0);
       expect(summary).toMatchObject({ submitted: JOBS, completed: JOBS, failed: 0 });
+      await logsCaughtUp(workers, (byJob) => summary.jobs.every((j) => j.worker === 'w0' || byJob.has(j.id)));
       const byJob = completionsByJob(workers);
       for (const [id, by] of byJob) expect(by, `job ${id} completed once`).toHaveLength(1);
       const results = new Map(summary.jobs.map((j) => [j.id, j]));
@@ -180,6 +190,7 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       expect(workers.some((w) => events(w, 'error').length > 0)).toBe(true);
       // No job completed twice. A worker whose completion reply was lost in the restart does not
       // log it (BullMQ's retry of the completion then finds it done), so a few lines may be missing.
+      await logsCaughtUp(workers, (byJob) => byJob.size >= JOBS);
       const byJob = completionsByJob(workers);
       for (const [id, by] of byJob) expect(by, `job ${id} completed once`).toHaveLength(1);
       const unlogged = summary.jobs.filter((j) => !byJob.has(j.id));
@@ -272,16 +283,22 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       const stats = await jsonResult(lotus(['queue-stats', '--redis', redis.url, '--queue', queueName, '--sample', '0', '--json']), 30_000);
       expect(stats.doc.failuresByReason).toEqual(expected);
       expect((stats.doc.counts as Record<string, number>).failed).toBe(50);
+      // Each worker counts a job after BullMQ recorded it: poll until the last counts are in.
       const finalByReason: Record<string, number> = {};
       let retried = 0;
-      for (const w of workers) {
-        const ready = w.lines.find((l) => l.type === 'ready')!;
-        const text = await (await fetch(ready.metrics as string)).text();
-        for (const m of text.matchAll(/^lotus_queue_job_failures_total\{reason="([A-Z_]+)",final="(true|false)",queue="poison"\} (\d+)$/gm)) {
-          if (m[2] === 'true') finalByReason[m[1]!] = (finalByReason[m[1]!] ?? 0) + Number(m[3]);
-          else retried += Number(m[3]);
+      await until('the workers counted every failure', async () => {
+        for (const key of Object.keys(finalByReason)) delete finalByReason[key];
+        retried = 0;
+        for (const w of workers) {
+          const ready = w.lines.find((l) => l.type === 'ready')!;
+          const text = await (await fetch(ready.metrics as string)).text();
+          for (const m of text.matchAll(/^lotus_queue_job_failures_total\{reason="([A-Z_]+)",final="(true|false)",queue="poison"\} (\d+)$/gm)) {
+            if (m[2] === 'true') finalByReason[m[1]!] = (finalByReason[m[1]!] ?? 0) + Number(m[3]);
+            else retried += Number(m[3]);
+          }
         }
-      }
+        return Object.values(finalByReason).reduce((a, b) => a + b, 0) === 50 && retried === 20;
+      }, 10_000, 200).catch(() => undefined); // the assertions below show the difference
       expect(finalByReason).toEqual(expected);
       expect(retried).toBe(10 * 2); // the missing paths, retried twice each
     } finally {
@@ -319,6 +336,7 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       const { code, doc } = await jsonResult(run, 180_000);
       expect(code).toBe(0);
       expect(doc).toMatchObject({ submitted: n, completed: n, failed: 0 });
+      await logsCaughtUp(workers, (byJob) => byJob.size >= n);
       const byJob = completionsByJob(workers);
       for (const [id, by] of byJob) expect(by, `job ${id} completed once`).toHaveLength(1);
       // Handed-back jobs were completed by the last worker, without waiting for a stall.
