@@ -1,10 +1,16 @@
 // Types of the raw native surface of lotus.node. The public API is lib/; nothing here validates input.
 
 export interface NativeBuildInfo {
-  /** CUDART_VERSION the addon was compiled against, e.g. 13000. */
+  /** The CUDA / TensorRT path is compiled in. False for a source build made without nvcc (CPU-only). */
+  gpu: boolean;
+  /** Why this build is CPU-only (e.g. "built from source without the CUDA toolkit (no nvcc found)"); null for GPU builds. */
+  cpuOnlyReason: string | null;
+  /** CUDART_VERSION the addon was compiled against, e.g. 13000; 0 in a CPU-only build. */
   cudaRuntimeVersion: number;
   /** cudart is linked statically: only the driver is needed at run time. */
   cudartStatic: boolean;
+  /** CMake CUDA architectures compiled in ("75-real" = SASS for sm_75, "121-virtual" = PTX); empty in a CPU-only build. */
+  cudaArchitectures: string[];
   napiVersion: number;
   /** This runtime accepts external ArrayBuffers: native results reach JS without a copy (false: one copy each). */
   externalBuffers: boolean;
@@ -22,8 +28,12 @@ export interface NativeDeviceProperties {
 
 export interface NativeDeviceInfo {
   cudaRuntimeVersion: number;
-  /** 0 when no NVIDIA driver is installed. */
+  /** The CUDA version the driver supports (13000 = 13.0); 0 when no NVIDIA driver is installed (or in a CPU-only build). */
   cudaDriverVersion: number;
+  /** The installed NVIDIA driver release, e.g. "580.65.06", from the kernel module; null without one. */
+  driverRelease: string | null;
+  /** The oldest driver this binary runs on (CUDA 13: release 580.65.06); null in a CPU-only build. */
+  requiredDriver: { cudaVersion: number; release: string } | null;
   usable: boolean;
   /** Why no device is usable; null when one is. */
   reason: string | null;
@@ -42,17 +52,13 @@ export type NativeResample = 'bilinear' | 'nearest';
 export interface NativePreprocessOptions {
   /** Long edge after resizing; 0 = keep the input size. */
   processingResolution: number;
-  /** Pad (edge replication, bottom/right) up to a multiple of this. */
-  sizeMultiple: number;
 }
 
 export interface NativePreprocessResult {
-  /** NCHW float32, N = 1, values in [-1, 1]. */
+  /** NCHW float32, N = 1, values in [-1, 1]: the resized image (pipeline.py pads nothing). */
   tensor: Float32Array;
-  /** [1, 3, paddedHeight, paddedWidth] */
+  /** [1, 3, resizedHeight, resizedWidth] */
   shape: [number, number, number, number];
-  resizedWidth: number;
-  resizedHeight: number;
 }
 
 /** RGB8/RGBA8 HWC pixels -> network input. Alpha is ignored. */
@@ -63,14 +69,16 @@ export function preprocess(
 
 export interface NativePostprocessOptions {
   task: NativeTask;
-  resizedWidth: number;
-  resizedHeight: number;
   outputWidth: number;
   outputHeight: number;
+  /** nearest: torch NEAREST_EXACT (Lotus's "nearest"); bilinear: antialiased, as torchvision. */
   resample: NativeResample;
 }
 
-/** Network output [1,3,H,W] -> depth H*W or unit normals H*W*3, at the output size. */
+/**
+ * Network output [1,3,h,w] -> p = clamp(y / 2 + 0.5, 0, 1) resized to the output size -> depth
+ * H*W (channel mean) or normals H*W*3 (p itself, interleaved, in [0, 1]).
+ */
 export function postprocess(
   prediction: Float32Array, shape: [number, number, number, number], options: NativePostprocessOptions,
 ): Promise<Float32Array>;
@@ -78,7 +86,7 @@ export function postprocess(
 /** Depth -> RGB8 through matplotlib's Spectral table, min-max normalised; reversed for disparity. */
 export function colorizeDepth(depth: Float32Array, width: number, height: number, reverse: boolean): Uint8Array;
 
-/** Standard normal samples from a counter-based generator: the same values on the host and the GPU. */
+/** Standard normal samples from a counter-based generator: the same values on the host and the GPU. Synchronous; `count` is at most 4 * (16640 / 8)^2 (one image at the largest network input). */
 export function gaussianNoise(seed: number, count: number): Float32Array;
 
 // ---- TensorRT (native/addon/tensorrt_binding.cc over the lotus_tensorrt<MAJOR>.so plugin) ----
@@ -157,7 +165,7 @@ export interface NativeGpuSessionOptions {
   task: NativeTask;
   /** 'generation' models take a `noise` input. */
   mode: 'generation' | 'regression';
-  /** Pad multiple (model metadata, 8); must be a multiple of 8. */
+  /** The VAE's downscale factor (model metadata lotus.size_multiple); must be 8. */
   sizeMultiple: number;
   /** Idle bytes each buffer pool (device, pinned) keeps for reuse; default 1 GiB. */
   maxPoolBytes?: number;
@@ -169,7 +177,7 @@ export interface NativeGpuRunOptions {
   resample: NativeResample;
   /** Noise seed (G models), an integer in [0, 2^53). */
   seed: number;
-  /** Explicit noise [1, 4, paddedHeight / 8, paddedWidth / 8] (G models, a batch of one image). */
+  /** Explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the resized h x w (G models, a batch of one image). */
   noise?: Float32Array;
 }
 
@@ -192,7 +200,7 @@ export interface NativeStageTimings {
 }
 
 export interface NativeGpuRunOutput {
-  /** Depth H*W or interleaved unit normals H*W*3, at the input size. */
+  /** Depth H*W, or normals H*W*3 (interleaved p in [0, 1]), at the input size. */
   data: Float32Array;
   width: number;
   height: number;
@@ -230,12 +238,13 @@ export interface NativeGpuMemoryStats {
  */
 export function openGpuSession(plan: Uint8Array, options: NativeGpuSessionOptions): Promise<GpuSession>;
 
+/** Not exported by a CPU-only build (buildInfo.gpu === false), whose openGpuSession always rejects. */
 export class GpuSession {
   /** Internal: sessions come from openGpuSession(); calling it from JS throws ERR_LOTUS_INVALID_ARGUMENT. */
   private constructor();
   /**
    * One network call over a batch of RGB8/RGBA8 HWC images -> one prediction per image, at its input
-   * size. Every image must reach the same padded network size, and the batch must fit the engine's
+   * size. Every image must reach the same network input size, and the batch must fit the engine's
    * profile (ERR_LOTUS_INVALID_ARGUMENT naming `images` or `processingResolution` otherwise). Each
    * image is predicted as it would be alone (G models: the same seed's noise for each).
    * Rejects with ERR_LOTUS_DISPOSED after close(). A run beyond `lanes` in flight waits for a lane

@@ -9,6 +9,7 @@ export type LotusErrorCode =
   | 'ERR_LOTUS_CUDA'
   | 'ERR_LOTUS_TENSORRT'
   | 'ERR_LOTUS_DISPOSED'
+  | 'ERR_LOTUS_ENGINE_CACHE'
   | 'ERR_LOTUS_INTERNAL'
   | 'ERR_LOTUS_QUEUE';
 
@@ -73,6 +74,21 @@ export class TensorRTError extends LotusError {
 export class DisposedError extends LotusError {
   constructor(message = 'the estimator has been closed', options?: ErrorOptions) {
     super('ERR_LOTUS_DISPOSED', message, options);
+  }
+}
+
+/**
+ * The TensorRT engine cache cannot be used: its folder is a file or unwritable, an entry or lock
+ * path is a directory, a lock was not freed in time. An estimator then runs TensorRT uncached
+ * (with a warning); `lotus build`, whose job is the cache, fails with it.
+ */
+export class EngineCacheError extends LotusError {
+  /** The cache file or folder that failed. */
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super('ERR_LOTUS_ENGINE_CACHE', message, options);
+    this.path = path;
   }
 }
 

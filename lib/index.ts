@@ -23,6 +23,7 @@ export {
   BackendUnavailableError,
   CudaError,
   DisposedError,
+  EngineCacheError,
   ImageError,
   InternalError,
   InvalidArgumentError,

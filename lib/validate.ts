@@ -24,6 +24,13 @@ export function invalid(parameter: string, expected: string, value: unknown): In
   return new InvalidArgumentError(parameter, `${parameter}: expected ${expected}, received ${describeValue(value)}`);
 }
 
+/** A zero-length view of a buffer that was transferred or detached (ArrayBuffer.prototype.detached is Node 22+). */
+export function isDetached(view: ArrayBufferView): boolean {
+  if (view.byteLength !== 0) return false;
+  const buffer = view.buffer as ArrayBuffer & { detached?: boolean };
+  return buffer.detached ?? (buffer.byteLength === 0 && !(buffer instanceof SharedArrayBuffer));
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);

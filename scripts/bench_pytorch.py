@@ -5,7 +5,7 @@ Reproduces EnVision-Research/Lotus infer.py + pipeline.py (LotusGPipeline / Lotu
 step on the checkpoint's diffusers components, timing each stage: decode (PIL, as infer.py),
 copy (host -> device), preprocess (resize_max_res: bilinear, antialias), inference (empty-prompt
 encoding, VAE encode, one UNet step at t=999, VAE decode), postprocess (denormalise, to numpy,
-nearest resize back (torchvision NEAREST) to the input size, channel mean for depth). FP16 on CUDA (infer.py
+nearest resize back (torchvision NEAREST_EXACT, Lotus's "nearest") to the input size, channel mean for depth). FP16 on CUDA (infer.py
 --half_precision), FP32 on the CPU (no autocast). torchvision is not required: its tensor resize is
 torch.nn.functional.interpolate with the same arguments.
 
@@ -177,7 +177,7 @@ class LotusReference:
         t5 = time.perf_counter()
         # resize_back(np, input size, NEAREST_EXACT) then infer.py's channel mean for depth
         back = torch.tensor(image).permute(0, 3, 1, 2)
-        back = F.interpolate(back, size=(in_h, in_w), mode="nearest")  # torchvision InterpolationMode.NEAREST, as resize_back uses
+        back = F.interpolate(back, size=(in_h, in_w), mode="nearest-exact")  # torchvision NEAREST_EXACT, as resize_back uses
         pred_np = back.permute(0, 2, 3, 1).numpy()
         out = [p.mean(axis=-1) if task == "depth" else p for p in pred_np]
         t6 = time.perf_counter()

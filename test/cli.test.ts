@@ -10,6 +10,7 @@ import { parseInteger, parseSize, UsageError } from '../lib/cli/args';
 import { ProgressBar } from '../lib/cli/progress';
 import { tensorrtInfo } from '../lib/addon/info';
 import { decodeNpy } from '../lib/io/npy';
+import { caseOutput, hasFixtures, manifest, maxAbsDiff } from './helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -183,6 +184,21 @@ describe('info', () => {
     expect(doc.cache).toEqual({ dir: cacheDir, engines: [] });
   });
 
+  test('names the build, the installed driver and the minimum driver this binary needs', async () => {
+    const cacheDir = path.join(tmp, 'cache-driver');
+    const doc = JSON.parse((await lotus(['info', '--json', '--cache-dir', cacheDir])).stdout);
+    expect(doc.build).toHaveProperty('gpu');
+    expect(doc.cuda).toHaveProperty('driverRelease');
+    const text = (await lotus(['info', '--cache-dir', cacheDir])).stdout;
+    expect(text).toMatch(/^Native addon: (GPU build \(CUDA \d+\.\d+, architectures .+\)|CPU-only \(.+\))$/m);
+    if (doc.build.gpu) {
+      expect(doc.cuda.requiredDriver).toEqual({ release: expect.stringMatching(/^\d+\.\d+/), cudaVersion: expect.stringMatching(/^\d+\.\d$/) });
+      expect(text).toMatch(/^NVIDIA driver: .+; this binary needs \d+\.\d+\.\d+ or newer \(CUDA \d+\.\d\)$/m);
+    } else {
+      expect(text).toMatch(/^NVIDIA driver: /m);
+    }
+  });
+
   test('lists engines from sidecars in the cache folder', async () => {
     const cacheDir = path.join(tmp, 'cache-one');
     fs.mkdirSync(cacheDir);
@@ -235,7 +251,9 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
   test('depth on a folder with --json: default formats next to nothing else, one entry per image', async () => {
     const dir = path.join(tmp, 'images');
     fs.mkdirSync(dir);
-    for (const name of fs.readdirSync(path.join(FIXTURES, 'images'))) fs.copyFileSync(path.join(FIXTURES, 'images', name), path.join(dir, name));
+    for (const name of ['gradient-64x48.png', 'shapes-97x61-rgba.png', 'tall-40x120.png']) {
+      fs.copyFileSync(path.join(FIXTURES, 'images', name), path.join(dir, name));
+    }
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image');
     const out = path.join(tmp, 'folder-out');
     const run = await lotus(['depth', dir, '--model', model, '--backend', 'cpu', '--out', out, '--json', '--processing-resolution', '64']);
@@ -290,7 +308,7 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
     expect(doc.cold.ms).toBeGreaterThan(0);
     expect(doc.results).toHaveLength(1);
     const r = doc.results[0];
-    expect(r).toMatchObject({ resolution: 64, concurrency: 1, batch: 1, iterations: 2, networkWidth: 64, networkHeight: 40 });
+    expect(r).toMatchObject({ resolution: 64, concurrency: 1, batch: 1, iterations: 2, networkWidth: 64, networkHeight: 36 });
     expect(r.latency.count).toBe(2);
     for (const k of ['mean', 'min', 'max', 'p50', 'p90', 'p99']) expect(r.latency[k]).toBeGreaterThan(0);
     expect(r.latency.p50).toBeLessThanOrEqual(r.latency.p99);
@@ -323,6 +341,24 @@ describe.skipIf(!DEPTH_MODEL)(`with the fixture model ${DEPTH_MODEL ? path.basen
     const doc = JSON.parse(run.stdout);
     expect(doc.peer).toEqual({ available: false, reason: expect.stringMatching(/not found/) });
     expect(doc).not.toHaveProperty('ratios');
+  });
+});
+
+describe.skipIf(!hasFixtures)('reproducing an official Lotus run', () => {
+  test('--noise and --no-auto-orient give what infer.py wrote for the same noise', async () => {
+    const c = manifest.cases.find((x) => x.model === 'tiny-depth-g' && x.image.endsWith('.jpg') && x.files.noise && !x.auto_orient && x.processing_resolution === 768);
+    expect(c, 'a G case on a JPEG at 768').toBeDefined();
+    const out = path.join(tmp, 'official');
+    const noise = path.join(FIXTURES, c!.dir, c!.files.noise!);
+    const run = await lotus(['depth', path.join(FIXTURES, c!.image), '--model', path.join(FIXTURES, 'tiny-depth-g.onnx'), '--backend', 'cpu',
+      '--noise', noise, '--no-auto-orient', '--processing-resolution', '768', '--out', out, '--format', 'npy']);
+    expect(run.code, run.stderr).toBe(0);
+    const depth = decodeNpy(fs.readFileSync(path.join(out, `${path.parse(c!.image).name}_depth.npy`)));
+    expect(depth.shape).toEqual([c!.height, c!.width]);
+    expect(maxAbsDiff(depth.data as Float32Array, await caseOutput(c!))).toBeLessThan(1e-4);
+    // Two images cannot share one noise tensor (its shape is the image's latent).
+    const two = await lotus(['depth', IMAGE, path.join(FIXTURES, c!.image), '--model', path.join(FIXTURES, 'tiny-depth-g.onnx'), '--noise', noise]);
+    expectUsageError(two, /--noise takes one image/);
   });
 });
 

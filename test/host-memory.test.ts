@@ -25,11 +25,9 @@ async function settle(): Promise<void> {
 }
 
 async function oneRequest(pixels: Uint8Array, width: number, height: number): Promise<void> {
-  const pre = await binding.preprocess(pixels, width, height, 3, { processingResolution: 64, sizeMultiple: 8 });
+  const pre = await binding.preprocess(pixels, width, height, 3, { processingResolution: 64 });
   const depth = await binding.postprocess(pre.tensor, pre.shape, {
     task: 'depth',
-    resizedWidth: pre.resizedWidth,
-    resizedHeight: pre.resizedHeight,
     outputWidth: width,
     outputHeight: height,
     resample: 'nearest',

@@ -23,10 +23,11 @@ const rgbaOf = (alpha: number) => {
 const png = (data: Uint8Array, channels: 3 | 4) => sharp(data, { raw: { width, height, channels } }).png().toBuffer();
 
 describe('loadImage', () => {
-  test('raw RGB and RGBA are passed through without a copy', async () => {
+  test('raw RGB and RGBA are taken as a copy (the caller may reuse its buffer while the request waits)', async () => {
     const raw = { data: rgb, width, height, channels: 3 as const };
     const image = await loadImage(raw);
-    expect(image.data).toBe(rgb);
+    expect(image.data).not.toBe(rgb);
+    expect([...image.data]).toEqual([...rgb]);
     expect([image.width, image.height, image.channels]).toEqual([width, height, 3]);
     const rgba = rgbaOf(10);
     expect((await loadImage({ data: rgba, width, height, channels: 4 })).channels).toBe(4);
@@ -63,14 +64,25 @@ describe('loadImage', () => {
     }
   });
 
-  test('EXIF orientation is applied (6 = rotate 90 degrees clockwise)', async () => {
+  test('EXIF orientation (6 = rotate 90 degrees clockwise) is applied to every encoded form and sharp instances, or to none', async () => {
     const jpeg = await sharp(rgb, { raw: { width, height, channels: 3 } })
       .jpeg({ quality: 100 })
       .withMetadata({ orientation: 6 })
       .toBuffer();
     expect((await sharp(jpeg).metadata()).orientation).toBe(6);
-    const image = await loadImage(jpeg);
-    expect([image.width, image.height]).toEqual([height, width]);
+    const file = path.join(dir, 'rotated.jpg');
+    fs.writeFileSync(file, jpeg);
+    const forms = () => [jpeg, new Uint8Array(jpeg), file, sharp(jpeg)];
+    const oriented = await Promise.all(forms().map((input) => loadImage(input)));
+    const stored = await Promise.all(forms().map((input) => loadImage(input, 'image', undefined, false)));
+    for (const image of oriented) {
+      expect([image.width, image.height]).toEqual([height, width]);
+      expect(image.data).toEqual(oriented[0]!.data);
+    }
+    for (const image of stored) {
+      expect([image.width, image.height]).toEqual([width, height]);
+      expect(image.data).toEqual(stored[0]!.data);
+    }
   });
 
   test('a sharp instance is decoded through its own pipeline and left unchanged', async () => {

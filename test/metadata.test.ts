@@ -33,7 +33,7 @@ describe('readModelInfo', () => {
       { name: 'image', type: 'float32', shape: ['N', 3, 'H', 'W'] },
       { name: 'noise', type: 'float32', shape: ['N', 4, 'h', 'w'] },
     ]);
-    expect(info.outputs).toEqual([{ name: 'prediction', type: 'float32', shape: ['N', 3, 'H', 'W'] }]);
+    expect(info.outputs).toEqual([{ name: 'prediction', type: 'float32', shape: ['N', 3, 'PH', 'PW'] }]);
   });
 
   test('lotus.random_weights marks a random-weight export', () => {

@@ -6,7 +6,11 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type * as Binding from '../binding';
 import sharp from 'sharp';
-import { caseNpy, fixturesDir as fixtureDir, hasFixtures, manifest, manifestPath, type ManifestCase } from './helpers/fixtures';
+import { NormalResult } from '../lib/estimator/results';
+import {
+  OUTPUT_QUANTIZATION_ERROR, caseColor, caseNpy, caseOutput, comparePixels, fixturesDir as fixtureDir, hasFixtures, manifest,
+  manifestPath, maxAbsDiff,
+} from './helpers/fixtures';
 
 const root = path.resolve(__dirname, '..');
 const requireFromRoot = createRequire(path.join(root, 'package.json'));
@@ -81,7 +85,7 @@ function torchAaResize(plane: Float32Array, inW: number, inH: number, outW: numb
   return current;
 }
 
-function referencePreprocess(pixels: Uint8Array, w: number, h: number, c: number, resolution: number, multiple: number) {
+function referencePreprocess(pixels: Uint8Array, w: number, h: number, c: number, resolution: number) {
   let rw = w;
   let rh = h;
   if (resolution > 0) {
@@ -89,24 +93,19 @@ function referencePreprocess(pixels: Uint8Array, w: number, h: number, c: number
     rw = Math.max(1, Math.trunc(w * s));
     rh = Math.max(1, Math.trunc(h * s));
   }
-  const pw = Math.ceil(rw / multiple) * multiple;
-  const ph = Math.ceil(rh / multiple) * multiple;
-  const out = new Float32Array(3 * pw * ph);
+  const out = new Float32Array(3 * rw * rh);
   for (let ch = 0; ch < 3; ch++) {
     const plane = new Float32Array(w * h);
     for (let i = 0; i < w * h; i++) plane[i] = f(f(pixels[i * c + ch] / 127.5) - 1);
-    const resized = torchAaResize(plane, w, h, rw, rh);
-    for (let y = 0; y < ph; y++)
-      for (let x = 0; x < pw; x++) out[(ch * ph + y) * pw + x] = resized[Math.min(y, rh - 1) * rw + Math.min(x, rw - 1)];
+    out.set(torchAaResize(plane, w, h, rw, rh), ch * rw * rh);
   }
-  return { tensor: out, shape: [1, 3, ph, pw], rw, rh };
+  return { tensor: out, shape: [1, 3, rh, rw] };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
+/** torch nearest_neighbor_exact_compute_source_index: floorf((dst + 0.5) * scale), in double then float. */
+function nearestExact(dst: number, inSize: number, outSize: number): number {
+  const scale = f(inSize / outSize);
+  return Math.min(Math.floor(f((dst + 0.5) * scale)), inSize - 1);
 }
 
 async function expectArgumentError(promiseOrCall: () => unknown, parameter: string) {
@@ -123,26 +122,26 @@ async function expectArgumentError(promiseOrCall: () => unknown, parameter: stri
 
 describe('preprocess', () => {
   it('is asynchronous (returns a Promise)', async () => {
-    const pending = binding.preprocess(pixelsOf(8, 8, 3), 8, 8, 3, { processingResolution: 0, sizeMultiple: 8 });
+    const pending = binding.preprocess(pixelsOf(8, 8, 3), 8, 8, 3, { processingResolution: 0 });
     expect(pending).toBeInstanceOf(Promise);
     await pending;
   });
 
-  it('R = 0 and a multiple of 8 is exactly rgb / 127.5 - 1 in NCHW', async () => {
+  it('R = 0 is exactly rgb / 127.5 - 1 in NCHW', async () => {
     const pixels = pixelsOf(16, 8, 4);
-    const result = await binding.preprocess(pixels, 16, 8, 4, { processingResolution: 0, sizeMultiple: 8 });
+    const result = await binding.preprocess(pixels, 16, 8, 4, { processingResolution: 0 });
     expect(result.shape).toEqual([1, 3, 8, 16]);
     for (let c = 0; c < 3; c++)
       for (let i = 0; i < 16 * 8; i++) expect(result.tensor[c * 128 + i]).toBe(f(f(pixels[i * 4 + c] / 127.5) - 1));
   });
 
-  it('computes the processing size like Python int(W * min(R/W, R/H))', async () => {
-    for (const [w, h, r] of [[1920, 1080, 768], [333, 517, 200], [1000, 1, 768], [1, 1000, 768], [640, 480, 1024], [7, 5, 0]]) {
+  it('the network input is the resized image, int(W * min(R/W, R/H)) like Python, never padded', async () => {
+    for (const [w, h, r] of [[1920, 1080, 768], [333, 517, 200], [1000, 1, 768], [1, 1000, 768], [640, 480, 1024], [7, 5, 0], [1443, 715, 768]]) {
       const s = Math.min(r / w, r / h);
       const expected = r > 0 ? [Math.max(1, Math.trunc(w * s)), Math.max(1, Math.trunc(h * s))] : [w, h];
-      const result = await binding.preprocess(pixelsOf(w, h, 3), w, h, 3, { processingResolution: r, sizeMultiple: 8 });
-      expect([result.resizedWidth, result.resizedHeight]).toEqual(expected);
-      expect(result.shape).toEqual([1, 3, Math.ceil(expected[1] / 8) * 8, Math.ceil(expected[0] / 8) * 8]);
+      const result = await binding.preprocess(pixelsOf(w, h, 3), w, h, 3, { processingResolution: r });
+      expect(result.shape).toEqual([1, 3, expected[1], expected[0]]);
+      expect(result.tensor.length).toBe(3 * expected[0] * expected[1]);
     }
   });
 
@@ -151,8 +150,8 @@ describe('preprocess', () => {
     const w = 8;
     const pixels = new Uint8Array(w * 3);
     pixels[2 * 3] = 255;
-    const result = await binding.preprocess(pixels, w, 1, 3, { processingResolution: 4, sizeMultiple: 1 });
-    expect(result.resizedWidth).toBe(4);
+    const result = await binding.preprocess(pixels, w, 1, 3, { processingResolution: 4 });
+    expect(result.shape).toEqual([1, 3, 1, 4]);
     const x = result.tensor;
     // values: -1 everywhere except +1 at input 2 -> output 1 = -1 + 2 * 3/8 = -0.25
     expect(x[1]).toBeCloseTo(-0.25, 6);
@@ -161,85 +160,84 @@ describe('preprocess', () => {
   });
 
   it('matches an independent float32 port of torch antialiased bilinear (tolerance 0: same rounding steps)', async () => {
-    const cases: [number, number, 3 | 4, number, number][] = [
-      [1, 1, 3, 0, 8], [1, 1, 4, 768, 8], [7, 5, 3, 0, 8], [1000, 1, 3, 768, 8], [1, 1000, 4, 768, 8],
-      [37, 23, 3, 16, 8], [64, 48, 4, 100, 8], [333, 517, 3, 200, 8], [300, 200, 3, 768, 8], [17, 13, 3, 64, 1],
+    const cases: [number, number, 3 | 4, number][] = [
+      [1, 1, 3, 0], [1, 1, 4, 768], [7, 5, 3, 0], [1000, 1, 3, 768], [1, 1000, 4, 768],
+      [37, 23, 3, 16], [64, 48, 4, 100], [333, 517, 3, 200], [300, 200, 3, 768], [17, 13, 3, 64], [1443, 715, 3, 768],
     ];
-    for (const [w, h, c, r, m] of cases) {
+    for (const [w, h, c, r] of cases) {
       const pixels = pixelsOf(w, h, c, w * 31 + h);
-      const expected = referencePreprocess(pixels, w, h, c, r, m);
-      const result = await binding.preprocess(pixels, w, h, c, { processingResolution: r, sizeMultiple: m });
+      const expected = referencePreprocess(pixels, w, h, c, r);
+      const result = await binding.preprocess(pixels, w, h, c, { processingResolution: r });
       expect(result.shape).toEqual(expected.shape);
-      expect([result.resizedWidth, result.resizedHeight]).toEqual([expected.rw, expected.rh]);
       expect(maxAbsDiff(result.tensor, expected.tensor), `${w}x${h}x${c} R=${r}`).toBe(0);
     }
   });
 
-  it('pads bottom/right by replicating the last row and column', async () => {
-    const result = await binding.preprocess(pixelsOf(5, 3, 3), 5, 3, 3, { processingResolution: 0, sizeMultiple: 8 });
-    const [, , ph, pw] = result.shape;
-    for (let c = 0; c < 3; c++)
-      for (let y = 0; y < ph; y++)
-        for (let x = 0; x < pw; x++)
-          expect(result.tensor[(c * ph + y) * pw + x]).toBe(result.tensor[(c * ph + Math.min(y, 2)) * pw + Math.min(x, 4)]);
-  });
-
   it('rejects bad arguments naming the parameter', async () => {
     const px = pixelsOf(4, 4, 3);
-    const ok = { processingResolution: 0, sizeMultiple: 8 };
+    const ok = { processingResolution: 0 };
     await expectArgumentError(() => binding.preprocess(px, 0, 4, 3, ok), 'width');
     await expectArgumentError(() => binding.preprocess(px, 4, 16385, 3, ok), 'height');
     await expectArgumentError(() => binding.preprocess(px, 4.5, 4, 3, ok), 'width');
     await expectArgumentError(() => binding.preprocess(px, 4, 4, 2 as 3, ok), 'channels');
     await expectArgumentError(() => binding.preprocess(px, 4, 4, 4, ok), 'pixels');
     await expectArgumentError(() => binding.preprocess(new Float32Array(48) as unknown as Uint8Array, 4, 4, 3, ok), 'pixels');
-    await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, { processingResolution: -1, sizeMultiple: 8 }), 'processingResolution');
-    await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, { processingResolution: 0, sizeMultiple: 0 }), 'sizeMultiple');
+    await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, { processingResolution: -1 }), 'processingResolution');
     await expectArgumentError(() => binding.preprocess(px, 4, 4, 3, null as unknown as typeof ok), 'options');
   });
 });
 
 describe('postprocess', () => {
   const shapeOf = (h: number, w: number): [number, number, number, number] => [1, 3, h, w];
+  const unit = (v: number) => Math.min(Math.max(f(f(v * 0.5) + 0.5), 0), 1);
+  const predictionOf = (h: number, w: number) => new Float32Array(3 * h * w).map((_, i) => 1.3 * Math.sin(i * 0.37));
 
-  it('depth = mean of clamp(y / 2 + 0.5) over channels, cropped, nearest 2x upscale is index >> 1', async () => {
-    const [ph, pw, rh, rw] = [8, 8, 3, 5];
-    const prediction = new Float32Array(3 * ph * pw).fill(100); // padding must never be read
-    for (let c = 0; c < 3; c++)
-      for (let y = 0; y < rh; y++) for (let x = 0; x < rw; x++) prediction[(c * ph + y) * pw + x] = (c - 1) * 0.9 + x * 0.1 - y * 0.3;
-    const out = await binding.postprocess(prediction, shapeOf(ph, pw), {
-      task: 'depth', resizedWidth: rw, resizedHeight: rh, outputWidth: 10, outputHeight: 6, resample: 'nearest',
-    });
-    expect(out.length).toBe(60);
-    const unit = (v: number) => Math.min(Math.max(f(f(v * 0.5) + 0.5), 0), 1);
-    for (let y = 0; y < 6; y++)
-      for (let x = 0; x < 10; x++) {
-        const p = [0, 1, 2].map((c) => unit(prediction[(c * ph + (y >> 1)) * pw + (x >> 1)]));
-        expect(out[y * 10 + x]).toBe(f(f(f(p[0] + p[1]) + p[2]) / 3));
-      }
+  it('nearest is torch NEAREST_EXACT (Lotus "nearest"): src = floor((dst + 0.5) * in / out), never floor(dst * in / out)', () => {
+    // 576 -> 768, the case the fidelity issue measured: a quarter of the rows differ between the rules.
+    let differ = 0;
+    for (let y = 0; y < 768; y++) if (nearestExact(y, 576, 768) !== Math.floor(y * f(576 / 768))) differ++;
+    expect(differ).toBe(192);
+    expect([0, 1, 2, 3, 4, 5].map((y) => nearestExact(y, 3, 6))).toEqual([0, 0, 1, 1, 2, 2]);
+    expect([0, 1, 2, 3].map((y) => nearestExact(y, 6, 4))).toEqual([0, 2, 3, 5]);
   });
 
-  it('normals are unit vectors (or 0 for a zero vector) and bilinear stays inside the crop', async () => {
-    const [ph, pw] = [16, 24];
-    const prediction = new Float32Array(3 * ph * pw).map((_, i) => Math.sin(i * 0.37));
-    prediction.fill(0, 0, 1); // x = 0 at pixel 0
-    const out = await binding.postprocess(prediction, shapeOf(ph, pw), {
-      task: 'normal', resizedWidth: 21, resizedHeight: 13, outputWidth: 50, outputHeight: 31, resample: 'bilinear',
-    });
-    expect(out.length).toBe(50 * 31 * 3);
-    for (let i = 0; i < 50 * 31; i++) {
-      const n = Math.hypot(out[i * 3], out[i * 3 + 1], out[i * 3 + 2]);
-      expect(Math.abs(n - 1) < 1e-6 || n === 0).toBe(true);
+  it('depth = mean of clamp(y / 2 + 0.5) over channels of the whole prediction, resized with NEAREST_EXACT', async () => {
+    for (const [ph, pw, oh, ow] of [[8, 8, 6, 10], [376, 768, 715, 1443], [16, 8, 17, 9], [8, 16, 8, 16]]) {
+      const prediction = predictionOf(ph, pw);
+      const out = await binding.postprocess(prediction, shapeOf(ph, pw), {
+        task: 'depth', outputWidth: ow, outputHeight: oh, resample: 'nearest',
+      });
+      expect(out.length).toBe(oh * ow);
+      for (let y = 0; y < oh; y += 7)
+        for (let x = 0; x < ow; x += 5) {
+          const [sy, sx] = [nearestExact(y, ph, oh), nearestExact(x, pw, ow)];
+          const p = [0, 1, 2].map((c) => unit(prediction[(c * ph + sy) * pw + sx]));
+          expect(out[y * ow + x], `${ph}x${pw} -> ${oh}x${ow} at ${y},${x}`).toBe(f(f(f(p[0] + p[1]) + p[2]) / 3));
+        }
+    }
+  });
+
+  it('normals are p itself, interleaved (what infer.py saves); bilinear is the antialiased torch resize of p', async () => {
+    for (const [ph, pw, oh, ow] of [[16, 24, 31, 50], [64, 48, 20, 13], [8, 8, 8, 8]]) {
+      const prediction = predictionOf(ph, pw);
+      const out = await binding.postprocess(prediction, shapeOf(ph, pw), {
+        task: 'normal', outputWidth: ow, outputHeight: oh, resample: 'bilinear',
+      });
+      expect(out.length).toBe(oh * ow * 3);
+      for (let c = 0; c < 3; c++) {
+        const plane = Float32Array.from(prediction.subarray(c * ph * pw, (c + 1) * ph * pw), unit);
+        const resized = torchAaResize(plane, pw, ph, ow, oh);
+        for (let i = 0; i < oh * ow; i++) expect(out[i * 3 + c]).toBe(resized[i]);
+      }
     }
   });
 
   it('rejects bad arguments naming the parameter', async () => {
-    const good = { task: 'depth' as const, resizedWidth: 8, resizedHeight: 8, outputWidth: 8, outputHeight: 8, resample: 'nearest' as const };
+    const good = { task: 'depth' as const, outputWidth: 8, outputHeight: 8, resample: 'nearest' as const };
     const p = new Float32Array(3 * 64);
     await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 9], good), 'prediction');
     await expectArgumentError(() => binding.postprocess(p, [2, 3, 8, 8], good), 'shape[0]');
     await expectArgumentError(() => binding.postprocess(p, [1, 3, 8] as never, good), 'shape');
-    await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, resizedWidth: 9 }), 'resizedWidth');
     await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, outputHeight: 0 }), 'outputHeight');
     await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, task: 'segment' as 'depth' }), 'task');
     await expectArgumentError(() => binding.postprocess(p, [1, 3, 8, 8], { ...good, resample: 'cubic' as 'nearest' }), 'resample');
@@ -284,52 +282,37 @@ describe('gaussianNoise', () => {
   });
 });
 
-// ---- PyTorch reference fixtures (test/fixtures/manifest.json, written by the fixture generator) ----
+// ---- The official Lotus infer.py's intermediates (test/fixtures, scripts/lotus_export/fixtures.py) ----
 if (!hasFixtures) console.warn(`pixel-math fixtures skipped: ${manifestPath} does not exist yet`);
-const readNpy = (c: ManifestCase, key: keyof ManifestCase['files']) => caseNpy(c, c.files[key]!);
 
-// Each stage is fed the reference's own input for that stage, so these isolate the pixel math from
-// the network: any difference is ours, not onnxruntime's.
-describe.skipIf(!hasFixtures)('PyTorch reference fixtures', () => {
-  const fp32Cases = manifest.cases.filter((c) => manifest.models[c.model]?.precision === 'fp32');
+// Each stage is fed the official pipeline's own input for that stage (captured around its VAE), so
+// these isolate the pixel math from the network: any difference is ours, not onnxruntime's.
+describe.skipIf(!hasFixtures)('official infer.py intermediates', () => {
+  const staged = manifest.cases.filter((c) => manifest.models[c.model]?.precision === 'fp32' && c.files.raw && c.files.input);
 
-  it.each(fp32Cases.map((c) => [c.id, c] as const))('preprocess matches input.npy: %s', async (_id, c) => {
+  it.each(staged.map((c) => [c.id, c] as const))('preprocess matches the official network input: %s', async (_id, c) => {
     // Decode as infer.py does: PIL convert('RGB') drops alpha without compositing.
     const { data, info } = await sharp(path.join(fixtureDir, c.image)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([c.width, c.height]);
-    const result = await binding.preprocess(new Uint8Array(data), c.width, c.height, 3, {
-      processingResolution: c.processing_resolution,
-      sizeMultiple: 8,
-    });
-    expect([result.resizedWidth, result.resizedHeight]).toEqual([c.resized.width, c.resized.height]);
-    expect(result.shape).toEqual([1, 3, c.padded.height, c.padded.width]);
+    const result = await binding.preprocess(new Uint8Array(data), c.width, c.height, 3, { processingResolution: c.processing_resolution });
+    expect(result.shape).toEqual([1, 3, c.network.height, c.network.width]);
     // Same float32 filter taps and accumulation order as torch's CPU kernel: only the last bit may differ.
-    expect(maxAbsDiff(result.tensor, readNpy(c, 'input').data as Float32Array)).toBeLessThanOrEqual(2e-6);
+    expect(maxAbsDiff(result.tensor, caseNpy(c, c.files.input!).data as Float32Array)).toBeLessThanOrEqual(2e-6);
   });
 
-  it.each(fp32Cases.map((c) => [c.id, c] as const))('postprocess of raw.npy matches output.npy: %s', async (_id, c) => {
-    const raw = readNpy(c, 'raw');
+  it.each(staged.map((c) => [c.id, c] as const))('postprocess of the official prediction matches its .npy and PNG: %s', async (_id, c) => {
+    const raw = caseNpy(c, c.files.raw!);
+    expect(raw.shape).toEqual([1, 3, c.prediction.height, c.prediction.width]);
+    const model = manifest.models[c.model]!;
     const output = await binding.postprocess(raw.data as Float32Array, raw.shape as [number, number, number, number], {
-      task: manifest.models[c.model].task,
-      resizedWidth: c.resized.width,
-      resizedHeight: c.resized.height,
-      outputWidth: c.width,
-      outputHeight: c.height,
-      resample: 'nearest',
+      task: model.task, outputWidth: c.width, outputHeight: c.height, resample: 'nearest',
     });
-    // Crop, clamp and nearest indices are exact; the mean and the normalisation round in float32.
-    expect(maxAbsDiff(output, readNpy(c, 'output').data as Float32Array)).toBeLessThanOrEqual(1e-6);
-  });
-
-  const colorCases = fp32Cases.filter((c) => c.files.colorized);
-  it.each(colorCases.map((c) => [c.id, c] as const))('colorizeDepth of output.npy matches colorized.npy: %s', (_id, c) => {
-    const depth = readNpy(c, 'output').data as Float32Array;
-    const rgb = binding.colorizeDepth(depth, c.width, c.height, manifest.models[c.model].disparity);
-    const expected = readNpy(c, 'colorized').data as Uint8Array;
-    expect(rgb.length).toBe(expected.length);
-    let differing = 0;
-    for (let i = 0; i < rgb.length; i++) if (rgb[i] !== expected[i]) differing++;
-    // Same depth in, same float32 normalisation and table: the bytes must be identical.
-    expect(differing).toBe(0);
+    // Clamp and nearest indices are exact; the mean rounds in float32 as numpy's does.
+    expect(maxAbsDiff(output, await caseOutput(c))).toBeLessThanOrEqual(OUTPUT_QUANTIZATION_ERROR + 1e-7);
+    // Same depth (bit for bit) in, same normalisation and table: the PNG bytes are identical.
+    const rgb = model.task === 'depth'
+      ? binding.colorizeDepth(output, c.width, c.height, model.disparity)
+      : new NormalResult(c.width, c.height, output, { decode: 0, preprocess: 0, inference: 0, postprocess: 0, copy: 0, total: 0 }).colorize();
+    expect(comparePixels(rgb, await caseColor(c))).toEqual({ identical: 1, worst: 0 });
   });
 });

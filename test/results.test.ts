@@ -61,14 +61,19 @@ describe('DepthResult', () => {
 });
 
 describe('NormalResult', () => {
-  test('toPng is uint8((n + 1) / 2 * 255) truncated; toNpy is float32 [H, W, 3]', async () => {
-    const data = Float32Array.from([0, 0, 1, -1, 0, 0, 0.6, -0.8, 0]);
-    const result = new NormalResult(3, 1, data, timings);
-    const expected = [...data].map((n) => Math.trunc(((n + 1) / 2) * 255));
+  test('toPng is infer.py\'s uint8(p * 255), truncated; data are unit vectors of 2p - 1; toNpy writes either', async () => {
+    // p of the normals (0, 0, 1), (-1, 0, 0), (0.6, -0.8, 0), a zero vector, and one of length 0.5.
+    const prediction = Float32Array.from([0.5, 0.5, 1, 0, 0.5, 0.5, 0.8, 0.1, 0.5, 0.5, 0.5, 0.5, 0.75, 0.5, 0.5]);
+    const result = new NormalResult(5, 1, prediction, timings);
+    const expected = [...prediction].map((p) => Math.trunc(Math.fround(p * 255)));
     expect([...result.colorize()]).toEqual(expected);
     const { data: decoded } = await sharp(await result.toPng()).raw().toBuffer({ resolveWithObject: true });
     expect([...decoded]).toEqual(expected);
-    expect(decodeNpy(result.toNpy())).toEqual({ dtype: '<f4', shape: [1, 3, 3], data });
+    const unit = [0, 0, 1, -1, 0, 0, 0.6, -0.8, 0, 0, 0, 0, 1, 0, 0];
+    [...result.data].forEach((v, i) => expect(v).toBeCloseTo(unit[i]!, 6));
+    expect(result.data).toBe(result.data); // computed once
+    expect(decodeNpy(result.toNpy())).toEqual({ dtype: '<f4', shape: [1, 5, 3], data: result.data });
+    expect(decodeNpy(result.toNpy('prediction'))).toEqual({ dtype: '<f4', shape: [1, 5, 3], data: prediction });
   });
 });
 

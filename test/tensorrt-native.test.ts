@@ -13,7 +13,9 @@ const releaseDir = path.join(__dirname, '..', 'build', 'Release');
 const plugins = ['lotus_tensorrt11.so', 'lotus_tensorrt10.so'].filter((name) => fs.existsSync(path.join(releaseDir, name)));
 const ccAvailable = spawnSync('cc', ['--version']).status === 0;
 
-describe('tensorrtInfo', () => {
+const gpuBuild = native().buildInfo.gpu;
+
+describe.skipIf(!gpuBuild)(`tensorrtInfo${gpuBuild ? '' : ' (skipped: CPU-only build, see test/build-variants.test.ts)'}`, () => {
   it('reports availability with a reason naming each plugin tried', () => {
     const info = native().tensorrtInfo();
     if (info.available) {
@@ -29,7 +31,7 @@ describe('tensorrtInfo', () => {
   });
 });
 
-describe('buildEngine argument checks', () => {
+describe.skipIf(!gpuBuild)(`buildEngine argument checks${gpuBuild ? '' : ' (skipped: CPU-only build)'}`, () => {
   const profiles = [{ input: 'image', min: [1, 3, 64, 64], opt: [1, 3, 64, 64], max: [1, 3, 128, 128] }];
 
   it('throws typed errors naming the bad option', () => {

@@ -20,9 +20,10 @@ describe('defaultProfiles', () => {
     expect(defaultProfiles(model('regression'))).toHaveLength(1);
   });
 
-  test('custom sizes round inwards to the size multiple; maxBatch widens N only', () => {
-    const [imageProfile] = defaultProfiles(model('regression', 64), { minSize: [100, 130], maxSize: 1000, optSize: 500, maxBatch: 4 });
-    expect(imageProfile).toEqual({ input: 'image', min: [1, 3, 128, 192], opt: [1, 3, 512, 512], max: [4, 3, 960, 960] });
+  test('custom sizes are taken as they are (the network takes any size); the noise range is floor(size / 8); maxBatch widens N only', () => {
+    const [imageProfile, noiseProfile] = defaultProfiles(model('generation'), { minSize: [100, 130], maxSize: 1000, optSize: 500, maxBatch: 4 });
+    expect(imageProfile).toEqual({ input: 'image', min: [1, 3, 100, 130], opt: [1, 3, 500, 500], max: [4, 3, 1000, 1000] });
+    expect(noiseProfile).toEqual({ input: 'noise', min: [1, 4, 12, 16], opt: [1, 4, 62, 62], max: [4, 4, 125, 125] });
   });
 
   test('an impossible range or an opt outside it names the option', async () => {

@@ -32,7 +32,7 @@ export interface BackendRequest {
   outputResample: OutputResample;
   /** Seed of the noise for generation models (ignored by regression models); every image of a batch uses it. */
   seed: number;
-  /** Explicit noise [1, 4, paddedH / 8, paddedW / 8], for a batch of one image; its length is validated by the backend. */
+  /** Explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the network input h x w, for a batch of one image. */
   noise?: Float32Array;
 }
 
@@ -62,7 +62,7 @@ export interface Backend {
   /** Most images one run() takes (TensorRT: the engine profile's batch maximum). */
   readonly maxBatch: number;
   /**
-   * One network call over 1..maxBatch images that reach the same padded network size; each image is
+   * One network call over 1..maxBatch images that reach the same network input size; each image is
    * predicted as it would be alone. Safe to call concurrently; a backend serialises or parallelises
    * internally.
    */

@@ -1,7 +1,8 @@
 // CPU backend: the shared native host pixel math around an onnxruntime-node session.
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { onnxruntime } from './onnxruntime';
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, ModelError, fromNativeError } from '../errors';
-import { noiseLength, planRequest } from '../estimator/geometry';
+import { noiseShape, planRequest } from '../estimator/geometry';
 import { float32ToHalf, halfToFloat32 } from './half';
 import type { ModelInfo } from '../model/metadata';
 import { native } from '../addon/load';
@@ -27,7 +28,7 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 function tensorOf(data: Float32Array, dims: number[], half: boolean): ort.Tensor {
-  return half ? new ort.Tensor('float16', float32ToHalf(data), dims) : new ort.Tensor('float32', data, dims);
+  return half ? new (onnxruntime().Tensor)('float16', float32ToHalf(data), dims) : new (onnxruntime().Tensor)('float32', data, dims);
 }
 
 export class CpuBackend implements Backend {
@@ -62,9 +63,10 @@ export class CpuBackend implements Backend {
       logSeverityLevel: 3,
     };
     if (options.intraOpThreads !== undefined) sessionOptions.intraOpNumThreads = options.intraOpThreads;
+    const runtime = onnxruntime();  // BackendUnavailableError when it cannot load
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model.path, sessionOptions);
+      session = await runtime.InferenceSession.create(model.path, sessionOptions);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const hint = model.precision === 'fp16'
@@ -90,28 +92,28 @@ export class CpuBackend implements Backend {
     if (batch > 1 && request.noise) {
       throw new InvalidArgumentError('options.noise', 'options.noise: explicit noise applies to one image; batches take their noise from options.seed');
     }
-    for (const image of images) planRequest(image.width, image.height, request, model);
+    const sizes = images.map((image, n) => planRequest(image.width, image.height, request, model, batch > 1 ? `images[${n}]` : 'image'));
+    const { resizedWidth: width, resizedHeight: height, predictionWidth, predictionHeight } = sizes[0]!;
+    const mismatch = sizes.findIndex((size) => size.resizedWidth !== width || size.resizedHeight !== height);
+    if (mismatch >= 0) {
+      throw new InvalidArgumentError(`images[${mismatch}]`,
+        `images[${mismatch}]: every image of a batch must reach the network size of images[0] (${width}x${height}), ` +
+        `got ${sizes[mismatch]!.resizedWidth}x${sizes[mismatch]!.resizedHeight}`);
+    }
     const noiseInput = model.mode === 'generation' ? request.noise : undefined;
     try {
       const t0 = now();
       const pres = await Promise.all(images.map((image) => binding.preprocess(image.data, image.width, image.height, image.channels, {
         processingResolution: request.processingResolution,
-        sizeMultiple: model.sizeMultiple,
       })));
-      const [, , paddedHeight, paddedWidth] = pres[0]!.shape;
-      const mismatch = pres.findIndex((pre) => pre.shape[2] !== paddedHeight || pre.shape[3] !== paddedWidth);
-      if (mismatch >= 0) {
-        throw new InvalidArgumentError(`images[${mismatch}]`,
-          `images[${mismatch}]: every image of a batch must reach the network size of images[0] (${paddedWidth}x${paddedHeight}), ` +
-          `got ${pres[mismatch]!.shape[3]}x${pres[mismatch]!.shape[2]}`);
-      }
       const feeds: Record<string, ort.Tensor> = {
-        image: tensorOf(concat(pres.map((pre) => pre.tensor)), [batch, 3, paddedHeight, paddedWidth], this.imageHalf),
+        image: tensorOf(concat(pres.map((pre) => pre.tensor)), [batch, 3, height, width], this.imageHalf),
       };
       if (model.mode === 'generation') {
         // Each image gets the noise it would get alone, so a batch predicts what single calls do.
-        const noise = noiseInput ?? binding.gaussianNoise(request.seed, noiseLength(paddedWidth, paddedHeight));
-        feeds.noise = tensorOf(concat(images.map(() => noise)), [batch, 4, paddedHeight / 8, paddedWidth / 8], this.noiseHalf);
+        const [, channels, latentHeight, latentWidth] = noiseShape(width, height, model.sizeMultiple);
+        const noise = noiseInput ?? binding.gaussianNoise(request.seed, channels * latentHeight * latentWidth);
+        feeds.noise = tensorOf(concat(images.map(() => noise)), [batch, channels, latentHeight, latentWidth], this.noiseHalf);
       }
       const t1 = now();
       let outputs: ort.InferenceSession.ReturnType;
@@ -122,18 +124,16 @@ export class CpuBackend implements Backend {
       }
       const t2 = now();
       const prediction = outputs.prediction;
-      const expected = [batch, 3, paddedHeight, paddedWidth];
+      const expected = [batch, 3, predictionHeight, predictionWidth];
       if (prediction.dims.length !== 4 || prediction.dims.some((d, i) => d !== expected[i])) {
         throw new ModelError(`${model.path}: prediction has shape [${prediction.dims.join(', ')}], expected [${expected.join(', ')}]`);
       }
       const values =
         prediction.type === 'float16' ? halfToFloat32(prediction.data as Uint16Array) : (prediction.data as Float32Array);
-      const slice = 3 * paddedHeight * paddedWidth;
+      const slice = 3 * predictionHeight * predictionWidth;
       const data = await Promise.all(images.map((image, n) => binding.postprocess(
-        values.subarray(n * slice, (n + 1) * slice), [1, 3, paddedHeight, paddedWidth], {
+        values.subarray(n * slice, (n + 1) * slice), [1, 3, predictionHeight, predictionWidth], {
           task: model.task,
-          resizedWidth: pres[n]!.resizedWidth,
-          resizedHeight: pres[n]!.resizedHeight,
           outputWidth: image.width,
           outputHeight: image.height,
           resample: request.outputResample,

@@ -10,6 +10,7 @@ import type { Backend, BackendBatchOutput, BackendRequest, GpuMemoryStats, RgbIm
 import type { GpuSession, NativeShapeProfile } from '../../binding';
 import { ConcurrencyLimit } from '../estimator/concurrency-limit';
 import { processingSize } from '../estimator/geometry';
+import { trackBuild } from './active-builds';
 
 /** Defaults of the engine's optimization profile and lanes (docs/tensorrt.md). */
 export const TENSORRT_DEFAULTS = {
@@ -28,23 +29,22 @@ function sides(size: ProfileSize): [height: number, width: number] {
 }
 
 /**
- * One optimization profile (TensorRT adds it once per lane): batch 1..maxBatch, H and W from
- * minSize to maxSize in multiples of the model's size multiple, tuned for optSize.
+ * One optimization profile (TensorRT adds it once per lane): batch 1..maxBatch, network input H and
+ * W (any size, as pipeline.py feeds the resized image unpadded) from minSize to maxSize, tuned for
+ * optSize; G models' noise is floor(H / 8) x floor(W / 8) of it.
  */
 export function defaultProfiles(model: ModelInfo, options: TensorRTOptions = {}): NativeShapeProfile[] {
   const multiple = model.sizeMultiple;
   const maxBatch = options.maxBatch ?? TENSORRT_DEFAULTS.maxBatch;
-  const up = (n: number) => Math.ceil(n / multiple) * multiple;
-  const down = (n: number) => Math.floor(n / multiple) * multiple;
-  const [minH, minW] = sides(options.minSize ?? TENSORRT_DEFAULTS.minSize).map(up);
-  const [maxH, maxW] = sides(options.maxSize ?? TENSORRT_DEFAULTS.maxSize).map(down);
-  const [optH, optW] = sides(options.optSize ?? TENSORRT_DEFAULTS.optSize).map(up);
+  const [minH, minW] = sides(options.minSize ?? TENSORRT_DEFAULTS.minSize).map((n) => Math.max(n, multiple));
+  const [maxH, maxW] = sides(options.maxSize ?? TENSORRT_DEFAULTS.maxSize);
+  const [optH, optW] = sides(options.optSize ?? TENSORRT_DEFAULTS.optSize);
   // The default opt (576x768) must fit a custom range: clamp it into [min, max].
   const clampH = (n: number) => Math.min(Math.max(n, minH), maxH);
   const clampW = (n: number) => Math.min(Math.max(n, minW), maxW);
   if (minH > maxH || minW > maxW) {
     throw new InvalidArgumentError('options.tensorrt.minSize',
-      `options.tensorrt.minSize (${minH}x${minW}) exceeds options.tensorrt.maxSize (${maxH}x${maxW}) after rounding to multiples of ${multiple}`);
+      `options.tensorrt.minSize (${minH}x${minW}) exceeds options.tensorrt.maxSize (${maxH}x${maxW})`);
   }
   if (options.optSize !== undefined && (clampH(optH) !== optH || clampW(optW) !== optW)) {
     throw new InvalidArgumentError('options.tensorrt.optSize', `options.tensorrt.optSize (${optH}x${optW}) is outside [minSize, maxSize]`);
@@ -56,13 +56,13 @@ export function defaultProfiles(model: ModelInfo, options: TensorRTOptions = {})
     max: [maxBatch, 3, maxH, maxW],
   };
   if (model.mode !== 'generation') return [image];
-  const latent = (dims: number[]) => [dims[0], 4, dims[2] / 8, dims[3] / 8];
+  const latent = (dims: number[]) => [dims[0]!, 4, Math.floor(dims[2]! / multiple), Math.floor(dims[3]! / multiple)];
   return [image, { input: 'noise', min: latent(image.min), opt: latent(image.opt), max: latent(image.max) }];
 }
 
 /**
  * Checks a batch against the engine's image profile before it reaches native code (which checks
- * again): the batch size, and the padded network size the request needs.
+ * again): the batch size, and the network input size the request needs.
  */
 export function checkFitsProfile(profile: NativeShapeProfile, images: readonly RgbImage[], request: BackendRequest, model: ModelInfo): void {
   const [, , minH, minW] = profile.min;
@@ -72,7 +72,7 @@ export function checkFitsProfile(profile: NativeShapeProfile, images: readonly R
       `(build it with options.tensorrt.maxBatch), received ${images.length}`);
   }
   for (const image of images) {
-    const { paddedWidth: w, paddedHeight: h } = processingSize(image.width, image.height, request.processingResolution, model.sizeMultiple);
+    const { resizedWidth: w, resizedHeight: h } = processingSize(image.width, image.height, request.processingResolution, model.sizeMultiple);
     if (h < minH! || h > maxH! || w < minW! || w > maxW!) {
       throw new InvalidArgumentError('options.processingResolution',
         `options.processingResolution: a ${image.width}x${image.height} image at processing resolution ${request.processingResolution} ` +
@@ -185,6 +185,8 @@ export class TensorRTBackend implements Backend {
         throw fromNativeError(error);
       }),
       onRejected: (reason) => options.onWarning?.(`lotus-trt: discarded cached TensorRT engine ${key}: ${reason}; rebuilding`),
+      // An unusable cache costs the cache, not TensorRT: build for this process, with a warning.
+      onCacheUnusable: (error) => options.onWarning?.(`lotus-trt: running TensorRT without the engine cache (the engine is built for this process only): ${error.message}`),
     });
     return new TensorRTBackend(value, source, key, settings.lanes, settings.profiles[0]!, model);
   }
@@ -272,11 +274,13 @@ export async function buildPlan(
   );
   const abort = () => handle.cancel();
   signal?.addEventListener('abort', abort, { once: true });
+  const untrack = trackBuild(handle); // process.exit() cancels it rather than waiting it out
   try {
     return await handle.promise;
   } catch (error) {
     throw fromNativeError(error);
   } finally {
+    untrack();
     signal?.removeEventListener('abort', abort);
   }
 }

@@ -11,8 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NativeShapeProfile } from '../../binding';
-import { acquireLock, type LockOptions, writeFileAtomic } from './file-lock';
+import { acquireLock, type HeldLock, type LockOptions, writeFileAtomic } from './file-lock';
 import { externalDataFiles } from '../model/external-data';
+import { EngineCacheError, ModelError } from '../errors';
+import { describeFileKind } from '../io/regular-file';
 
 /** Bump when the layout or the key's recipe changes: old entries then simply miss. */
 export const CACHE_FORMAT_VERSION = 1;
@@ -90,9 +92,25 @@ export function engineCacheKey(onnx: OnnxDigest, environment: EngineEnvironment,
   return sha256(canonicalJson({ formatVersion: CACHE_FORMAT_VERSION, onnx: onnx.sha256, environment, settings }));
 }
 
+/**
+ * Hashes a regular file's bytes up to the size fstat reports: opened non-blocking and checked on
+ * the same descriptor, so a FIFO or device swapped in never blocks or streams forever.
+ */
 async function hashFileInto(hash: crypto.Hash, file: string): Promise<void> {
-  const stream = fs.createReadStream(file, { highWaterMark: 4 << 20 });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
+  const handle = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new ModelError(`cannot hash ${file}: it is ${describeFileKind(stat)}, not a regular file`);
+    const chunk = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(stat.size, 1)));
+    for (let position = 0; position < stat.size;) {
+      const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, stat.size - position), position);
+      if (bytesRead === 0) break;
+      hash.update(chunk.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function sha256File(file: string): Promise<string> {
@@ -161,12 +179,14 @@ export async function hashOnnx(onnxPath: string, memoDir?: string): Promise<Hash
     return { digest: entry.digest, memoized: true };
   }
 
+  // External data as real paths: regular files inside the model's folder (ModelError otherwise).
   const files = [absolute, ...externalDataFiles(absolute)];
+  const realDir = await fs.promises.realpath(path.dirname(absolute));
   const before = await Promise.all(files.map((file) => fs.promises.stat(file)));
   const hash = crypto.createHash('sha256');
   for (let i = 0; i < files.length; i++) {
     // Name (relative to the model) and size frame each file, so moving bytes between files changes the digest.
-    hash.update(`${i === 0 ? '' : path.relative(path.dirname(absolute), files[i])}\0${before[i].size}\0`);
+    hash.update(`${i === 0 ? '' : path.relative(realDir, files[i])}\0${before[i].size}\0`);
     await hashFileInto(hash, files[i]);
   }
   const after = await Promise.all(files.map((file) => fs.promises.stat(file)));
@@ -216,6 +236,17 @@ export interface ObtainRequest<T> {
   load(plan: Buffer): T | Promise<T>;
   /** Told when an entry is rejected (hash mismatch, corrupt sidecar, deserialize failure). */
   onRejected?(reason: string): void;
+  /**
+   * Told when the cache cannot be used (EngineCacheError); the engine is then built and loaded
+   * without it. Without this callback obtain() rejects with the EngineCacheError instead.
+   */
+  onCacheUnusable?(error: EngineCacheError): void;
+}
+
+/** A file-system failure inside the cache, as the typed EngineCacheError naming the path. */
+function cacheError(what: string, file: string, error: unknown): EngineCacheError {
+  if (error instanceof EngineCacheError) return error;
+  return new EngineCacheError(file, `engine cache: cannot ${what} ${file}: ${(error as Error)?.message ?? error}`, { cause: error });
 }
 
 export interface ObtainResult<T> {
@@ -266,7 +297,7 @@ export class EngineCache {
     try {
       sidecarText = await fs.promises.readFile(this.sidecarPath(key), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw cacheError('read', this.sidecarPath(key), error);
       // A plan without a sidecar is a write that never committed.
       if (fs.existsSync(this.planPath(key))) return this.reject(key, 'plan without sidecar');
       return {};
@@ -284,7 +315,7 @@ export class EngineCache {
     try {
       plan = await fs.promises.readFile(this.planPath(key));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw cacheError('read', this.planPath(key), error);
       return this.reject(key, 'plan file missing');
     }
     if (plan.length !== sidecar.planSize) {
@@ -311,22 +342,48 @@ export class EngineCache {
       settings: facts.settings,
       createdAt: new Date().toISOString(),
     };
-    await fs.promises.rm(this.sidecarPath(key), { force: true }); // never a new plan under an old sidecar
-    await writeFileAtomic(this.planPath(key), plan);
-    await writeFileAtomic(this.sidecarPath(key), `${JSON.stringify(sidecar, null, 2)}\n`);
+    await this.remove(key); // never a new plan under an old sidecar
+    await writeFileAtomic(this.planPath(key), plan).catch((error: unknown) => {
+      throw cacheError('write', this.planPath(key), error);
+    });
+    await writeFileAtomic(this.sidecarPath(key), `${JSON.stringify(sidecar, null, 2)}\n`).catch((error: unknown) => {
+      throw cacheError('write', this.sidecarPath(key), error);
+    });
     return sidecar;
   }
 
   async remove(key: string): Promise<void> {
-    await fs.promises.rm(this.sidecarPath(key), { force: true });
-    await fs.promises.rm(this.planPath(key), { force: true });
+    for (const file of [this.sidecarPath(key), this.planPath(key)]) {
+      await fs.promises.rm(file, { force: true }).catch((error: unknown) => {
+        throw cacheError('remove', file, error);
+      });
+    }
+  }
+
+  /** Throws EngineCacheError unless the cache folder exists (or can be made) and takes new files. */
+  async checkWritable(): Promise<void> {
+    const probe = path.join(this.dir, `.write-test-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    try {
+      await fs.promises.mkdir(this.dir, { recursive: true });
+      await fs.promises.writeFile(probe, '', { flag: 'wx' });
+      await fs.promises.rm(probe, { force: true });
+    } catch (error) {
+      throw cacheError('write to', this.dir, error);
+    }
   }
 
   /**
    * The cached engine if it verifies and loads; otherwise builds it (one process at a time per
-   * key), stores it and loads that.
+   * key), stores it and loads that. A cache that cannot be read, locked or written is reported to
+   * onCacheUnusable and bypassed: the engine is built for this process only (an engine built
+   * before the cache failed is still used).
    */
   async obtain<T>(request: ObtainRequest<T>): Promise<ObtainResult<T>> {
+    const bypass = async (error: unknown): Promise<ObtainResult<T>> => {
+      if (!(error instanceof EngineCacheError) || !request.onCacheUnusable) throw error;
+      request.onCacheUnusable(error);
+      return { value: await request.load(await request.build()), source: 'built' };
+    };
     const fromCache = async (): Promise<ObtainResult<T> | undefined> => {
       const cached = await this.read(request.key);
       if (cached.rejected) request.onRejected?.(cached.rejected);
@@ -341,21 +398,53 @@ export class EngineCache {
       }
     };
 
-    const hit = await fromCache();
-    if (hit) return hit;
-    await fs.promises.mkdir(this.dir, { recursive: true });
-    const lock = await acquireLock(this.lockPath(request.key), this.lockOptions);
+    let lock: HeldLock;
+    try {
+      const hit = await fromCache();
+      if (hit) return hit;
+      lock = await this.lock(request.key);
+    } catch (error) {
+      return bypass(error);
+    }
     let plan: Buffer;
     try {
       // Another process may have built it while we waited for the lock.
-      const built = await fromCache();
+      let built: ObtainResult<T> | undefined;
+      try {
+        built = await fromCache();
+      } catch (error) {
+        if (!(error instanceof EngineCacheError)) throw error;
+        await lock.release().catch(() => undefined);
+        return await bypass(error);
+      }
       if (built) return built;
       plan = await request.build();
-      await this.write(request.key, plan, request);
+      try {
+        await this.write(request.key, plan, request);
+      } catch (error) {
+        // Minutes of build are not thrown away for a cache that cannot take the plan.
+        if (!(error instanceof EngineCacheError) || !request.onCacheUnusable) throw error;
+        request.onCacheUnusable(error);
+        await this.remove(request.key).catch(() => undefined);
+      }
     } finally {
-      await lock.release();
+      await lock.release().catch(() => undefined);
     }
     return { value: await request.load(plan), source: 'built' };
+  }
+
+  /** The build lock of a key, as an EngineCacheError when the folder or lock cannot be used. */
+  private async lock(key: string): Promise<HeldLock> {
+    try {
+      await fs.promises.mkdir(this.dir, { recursive: true });
+    } catch (error) {
+      throw cacheError('create the folder', this.dir, error);
+    }
+    try {
+      return await acquireLock(this.lockPath(key), this.lockOptions);
+    } catch (error) {
+      throw cacheError('lock', this.lockPath(key), error);
+    }
   }
 
   private async reject(key: string, reason: string): Promise<CacheReadResult> {

@@ -20,6 +20,7 @@ import {
 } from './args';
 import { BACKENDS, MODEL_OPTIONS, printJson, warningLine } from './common';
 import { ProgressBar } from './progress';
+import { onnxruntimeVersion } from '../backends/onnxruntime';
 
 const C = 'bench';
 
@@ -192,7 +193,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       versions: {
         node: process.version,
         lotusTrt: packageVersion('../..'),
-        onnxruntime: estimator.backend === 'cpu' ? packageVersion('onnxruntime-node') : null,
+        onnxruntime: estimator.backend === 'cpu' ? onnxruntimeVersion() : null,
         tensorrt: estimator.backend === 'tensorrt' ? trt.libraryVersion : null,
       },
       model: {
@@ -212,7 +213,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       cold: run.cold,
       results: run.results.map((r) => {
         const size = processingSize(input.facts.width, input.facts.height, r.resolution, model.sizeMultiple);
-        return { ...r, networkWidth: size.paddedWidth, networkHeight: size.paddedHeight };
+        return { ...r, networkWidth: size.resizedWidth, networkHeight: size.resizedHeight };
       }),
       ...(pools ? {
         gpuMemory: {

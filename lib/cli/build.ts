@@ -1,6 +1,6 @@
 // `lotus build`: builds (or finds in the cache) the TensorRT engine for a model, with progress.
 import { performance } from 'node:perf_hooks';
-import { defaultCacheDir } from '../cache/engine-cache';
+import { defaultCacheDir, EngineCache } from '../cache/engine-cache';
 import { BackendUnavailableError } from '../errors';
 import { createEstimator } from '../estimator/estimator';
 import { tensorrtInfo } from '../addon/info';
@@ -55,6 +55,9 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (!trt.onnxParser.available) {
     throw new BackendUnavailableError(`cannot build a TensorRT engine: the ONNX parser is unavailable: ${trt.onnxParser.reason}`);
   }
+
+  // The estimator would build uncached with a warning; storing the engine is this command's job.
+  await new EngineCache(cacheDir ?? defaultCacheDir()).checkWritable();
 
   const progress = new ProgressBar();
   let built = false;

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { defaultCacheDir } from '../cache/engine-cache';
 import { deviceInfo, tensorrtInfo, type DeviceInfo } from '../addon/info';
+import { native } from '../addon/load';
 import { flag, parse, stringOption } from './args';
 import { printJson } from './common';
 import { listCachedEngines } from './engines';
@@ -32,6 +33,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const device = safeDeviceInfo();
   const trt = tensorrtInfo();
   const engines = await listCachedEngines(cacheDir);
+  const build = native().buildInfo;
   const cpus = os.cpus();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const version = (require('../../package.json') as { version: string }).version;
@@ -41,13 +43,18 @@ export async function infoCommand(argv: string[]): Promise<number> {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length },
+    build: { gpu: build.gpu, cpuOnlyReason: build.cpuOnlyReason, cudaArchitectures: build.cudaArchitectures },
     cuda: 'error' in device
       ? { error: device.error }
       : {
         usable: device.usable,
         reason: device.reason,
+        driverRelease: device.driverRelease,
         driverVersion: cudaVersion(device.cudaDriverVersion),
         runtimeVersion: cudaVersion(device.cudaRuntimeVersion),
+        requiredDriver: device.requiredDriver
+          ? { release: device.requiredDriver.release, cudaVersion: cudaVersion(device.requiredDriver.cudaVersion) }
+          : null,
         devices: device.devices,
       },
     tensorrt: trt,
@@ -61,11 +68,20 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const lines: string[] = [];
   lines.push(`lotus-trt ${version} (node ${process.version}, ${doc.platform})`);
   lines.push(`CPU: ${doc.cpu.model} (${doc.cpu.cores} cores)`);
+  lines.push(build.gpu
+    ? `Native addon: GPU build (CUDA ${cudaVersion(build.cudaRuntimeVersion) ?? '?'}, architectures ${build.cudaArchitectures.join(' ')})`
+    : `Native addon: CPU-only (${build.cpuOnlyReason ?? 'no GPU support compiled in'})`);
   if ('error' in device) {
     lines.push(`CUDA: device query failed: ${device.error}`);
   } else {
-    lines.push(`NVIDIA driver: ${cudaVersion(device.cudaDriverVersion) ?? 'not installed'}; ` +
-      `CUDA runtime (static): ${cudaVersion(device.cudaRuntimeVersion) ?? 'unknown'}`);
+    const installed = device.driverRelease
+      ? `${device.driverRelease}${device.cudaDriverVersion ? ` (CUDA ${cudaVersion(device.cudaDriverVersion)})` : ''}`
+      : cudaVersion(device.cudaDriverVersion) ? `CUDA ${cudaVersion(device.cudaDriverVersion)}` : 'not installed';
+    const needed = device.requiredDriver
+      ? `; this binary needs ${device.requiredDriver.release} or newer (CUDA ${cudaVersion(device.requiredDriver.cudaVersion)})`
+      : '';
+    lines.push(`NVIDIA driver: ${installed}${needed}`);
+    if (build.gpu) lines.push(`CUDA runtime (static): ${cudaVersion(device.cudaRuntimeVersion) ?? 'unknown'}`);
     if (device.devices.length === 0) lines.push(`GPUs: none${device.reason ? ` (${device.reason})` : ''}`);
     for (const d of device.devices) {
       lines.push(`GPU ${d.index}: ${d.name}, compute ${d.computeCapability.join('.')}, ` +

@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImageError } from '../errors';
+import { describeFileKind } from '../io/regular-file';
+import { isOwnOutputName } from './output-names';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff'];
 
@@ -11,8 +13,10 @@ function isImageName(name: string): boolean {
 }
 
 /**
- * Files are taken as given (sharp reports what it cannot decode); folders contribute their image
- * files (not recursively), sorted by name. Duplicates are dropped.
+ * Files are taken as given (sharp reports what it cannot decode) but must be regular files (a
+ * FIFO or device would block the read); folders contribute their image files (not recursively),
+ * sorted by name, except the files this command writes (`*_depth_color.png`, ...), so a second run
+ * over a folder does not take the first run's outputs as inputs. Duplicates are dropped.
  */
 export async function expandInputs(args: readonly string[]): Promise<string[]> {
   const out: string[] = [];
@@ -32,7 +36,7 @@ export async function expandInputs(args: readonly string[]): Promise<string[]> {
       throw new ImageError(`no such file or folder: ${arg}`);
     }
     if (stat.isDirectory()) {
-      const names = (await fs.promises.readdir(arg)).filter(isImageName).sort();
+      const names = (await fs.promises.readdir(arg)).filter((name) => isImageName(name) && !isOwnOutputName(name)).sort();
       const files = [];
       for (const name of names) {
         const file = path.join(arg, name);
@@ -42,8 +46,10 @@ export async function expandInputs(args: readonly string[]): Promise<string[]> {
         throw new ImageError(`the folder ${arg} holds no images (${IMAGE_EXTENSIONS.join(', ')})`);
       }
       files.forEach(add);
-    } else {
+    } else if (stat.isFile()) {
       add(arg);
+    } else {
+      throw new ImageError(`${arg} is ${describeFileKind(stat)}, not a regular file; lotus reads image files (save the image to a file first)`);
     }
   }
   return out;

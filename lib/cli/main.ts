@@ -5,6 +5,7 @@ import { LotusError } from '../errors';
 import { UsageError } from './args';
 import { benchCommand } from './bench';
 import { buildCommand } from './build';
+import { exportCommand } from './export';
 import { infoCommand } from './info';
 import { depthCommand, normalCommand } from './predict';
 import { queueStatsCommand } from './queue-stats';
@@ -20,6 +21,7 @@ const COMMAND_FNS: Record<string, CommandFn> = {
   build: buildCommand,
   info: infoCommand,
   bench: benchCommand,
+  export: exportCommand,
   worker: workerCommand,
   submit: submitCommand,
   'queue-stats': queueStatsCommand,
@@ -46,8 +48,10 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
   }
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e.code === 'string' && typeof e.message === 'string') {
-    // Node system errors (EACCES writing an output, ...): code and message are enough.
-    stderr.write(`lotus: ${e.code}: ${e.message}\n`);
+    // Node system errors (EACCES writing an output, ...): code and message are enough (Node's
+    // messages start with the code already: "EACCES: permission denied, ...").
+    const message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
+    stderr.write(`lotus: ${e.code}: ${message}\n`);
     return 1;
   }
   const message = err instanceof Error ? err.message : String(err);

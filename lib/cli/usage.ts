@@ -10,6 +10,7 @@ Commands:
   build                      build and cache the TensorRT engine for a model
   info                       show GPUs, driver, CUDA, TensorRT and cached engines
   bench                      measure latency and throughput (optionally against PyTorch)
+  export  <checkpoint>       export a Lotus checkpoint to FP16 and FP32 ONNX models (needs Python)
   worker                     take jobs from a Redis queue (BullMQ) and run them
   submit  <image|folder>...  enqueue jobs, wait for them with a progress bar
   queue-stats                queue depth, workers, jobs/s and failures by reason
@@ -24,8 +25,11 @@ const PREDICT = (task: 'depth' | 'normal'): string => {
     : '<name>_normal.npy, <name>_normal.png';
   return `Usage: lotus ${task} <image|folder>... --model <onnx> [options]
 
-Images: png, jpg, jpeg, webp, tif, tiff; folders are searched (not recursively) for those.
-Writes ${files}.
+Images: png, jpg, jpeg, webp, tif, tiff; folders are searched (not recursively) for those,
+skipping files named like this command's outputs. Inputs must be regular files (not pipes).
+Writes ${files}; an existing file is only replaced with --overwrite, and an input never.
+Ctrl-C (SIGINT) or SIGTERM: the images in flight finish, no new ones start, exit code 130 / 143;
+a second signal stops at once. Files appear complete or not at all (temporary name, then rename).
 
 Options:
   --model <onnx>                  Lotus ${task} model exported to ONNX (required)
@@ -34,7 +38,11 @@ Options:
   --backend <auto|tensorrt|cpu>   inference backend (default: auto)
   --processing-resolution <N>     long edge the network sees; 0 = input size (default: model's, 768)
   --output-resample <nearest|bilinear>  resize of the prediction back to the input size (default: nearest)
-  --seed <N>                      noise seed for generative (G) models (default: 0)
+  --seed <N>                      noise seed for generative (G) models, 0 to 2^53-1 (default: 0)
+  --noise <file.npy>              explicit noise for a G model and one image: float32 [1, 4, h/8, w/8]
+                                  of the resized h x w (to reproduce an official Lotus run)
+  --no-auto-orient                ignore EXIF orientation, as Lotus's infer.py does (default: apply it)
+  --overwrite                     replace existing output files
   --cache-dir <dir>               TensorRT engine cache folder
   --json                          print one JSON document describing the outputs
   -h, --help                      show this help`;
@@ -89,6 +97,28 @@ Options:
   --json                      print one JSON document (fields: docs/benchmarks.md)
   -h, --help                  show this help`;
 
+const EXPORT = `Usage: lotus export <checkpoint> [options]
+
+Exports a Lotus checkpoint (a Hugging Face id such as jingheya/lotus-depth-g-v2-1-disparity, or a
+local diffusers folder) to <name>.fp16.onnx (TensorRT) and <name>.onnx (FP32, CPU), each validated
+against PyTorch. Python 3.9+ is needed; a virtual environment is created (or reused) under the
+cache folder and the pinned requirements (torch, onnx, diffusers, ...) are installed with pip.
+
+Options:
+  --out <dir>               folder for the models (default: the current folder)
+  --precision <list>        fp16, fp32 or both (default: fp16,fp32)
+  --python <path>           Python interpreter (default: $LOTUS_PYTHON or python3)
+  --venv <dir>              virtual environment to create or reuse (default: <cache-dir>/export-venv)
+  --index-url <url>         pip package index (a mirror, or file:///path/simple)
+  --diffusers <spec|dir>    pip requirement for diffusers (default: diffusers), or a diffusers
+                            source folder whose src/ is used as is
+  --cache-dir <dir>         cache folder (default: $LOTUS_CACHE_DIR or ~/.cache/lotus-trt)
+  --no-validate             skip the onnxruntime-vs-PyTorch check
+  --json                    print the model paths as JSON
+  -h, --help                show this help
+
+Exit codes: 0 done, 2 bad arguments, 3 no usable Python, 4 no venv/pip, 5 no network,
+6 pip failed, 7 the export or its validation failed.`;
 const WORKER = `Usage: lotus worker --redis <url> --queue <name> --model <onnx> [options]
 
 Takes depth/normal jobs from a Redis queue (BullMQ) and runs them, --concurrency at a time,
@@ -163,6 +193,7 @@ const TEXTS: Record<string, string> = {
   build: BUILD,
   info: INFO,
   bench: BENCH,
+  export: EXPORT,
   worker: WORKER,
   submit: SUBMIT,
   'queue-stats': QUEUE_STATS,

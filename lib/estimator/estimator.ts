@@ -3,7 +3,10 @@ import type { Backend, BackendOutput, GpuMemoryStats, RgbImage, Timings } from '
 import { createCpuBackend } from '../backends/cpu';
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, LotusError, ModelError } from '../errors';
 import { planRequest } from './geometry';
-import { loadImage, type ImageInput } from '../io/image-input';
+import { decodeImage, takeImage, type ImageInput, type TakenImage } from '../io/image-input';
+import { DEFAULT_INPUT_FORMATS, DEFAULT_MAX_INPUT_PIXELS, type InputPolicy } from '../io/input-policy';
+import { ConcurrencyLimit } from './concurrency-limit';
+import { checkModelDefaultFits, defaultMemoryBudget, imagesWithinBudget, memoryProfileFor, overBudgetError, type MemoryBudget } from './memory-budget';
 import { deviceInfo, tensorrtInfo } from '../addon/info';
 import { readModelInfo, type ModelInfo } from '../model/metadata';
 import {
@@ -77,13 +80,29 @@ export class LotusEstimator {
   private readonly options: ResolvedEstimatorOptions;
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
+  private readonly inputPolicy: InputPolicy;
+  /** Host memory one CPU-backend run may use; undefined on TensorRT, whose engine profile bounds each request. */
+  private readonly memoryBudget: MemoryBudget | undefined;
+  // Requests past this gate decode, wait for or use the backend; the rest wait undecoded, so a
+  // burst of large images costs at most this many decoded images of memory.
+  private readonly admission: ConcurrencyLimit;
 
   /** Use createEstimator(). */
-  constructor(model: ModelInfo, impl: Backend, options: ResolvedEstimatorOptions) {
+  constructor(model: ModelInfo, impl: Backend, options: ResolvedEstimatorOptions, memoryBudget?: MemoryBudget) {
     this.model = model;
     this.impl = impl;
     this.backend = impl.name;
     this.options = options;
+    this.memoryBudget = memoryBudget;
+    this.inputPolicy = {
+      formats: options.inputFormats ?? DEFAULT_INPUT_FORMATS,
+      maxPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS,
+    };
+    // One more than the backend runs at once: the next image decodes while the backend is busy.
+    // CPU: one onnxruntime run at a time; TensorRT: one per lane (default 2, TENSORRT_DEFAULTS.lanes,
+    // not imported: lib/backends/tensorrt.ts loads only when TensorRT is wanted).
+    const parallel = impl.name === 'cpu' ? 1 : options.tensorrt.lanes ?? 2;
+    this.admission = new ConcurrencyLimit(parallel + 1);
   }
 
   /** True after close(). */
@@ -110,7 +129,8 @@ export class LotusEstimator {
     if (!Array.isArray(images)) {
       return Promise.reject(invalid('images', 'an array of images', images));
     }
-    return this.track(this.run(images, options, true));
+    // Array.from: holes of a sparse array become undefined (reported as images[i]), not skipped.
+    return this.track(this.run(Array.from(images), options, true));
   }
 
   /**
@@ -158,16 +178,23 @@ export class LotusEstimator {
   }
 
   private async run(inputs: readonly ImageInput[], options: EstimateOptions | undefined, batch: boolean): Promise<EstimateResult[]> {
+    // Everything the caller passed is checked and taken (copied) now, before any waiting.
     const resolved = resolveEstimateOptions(options, this.options, this.model);
     if (resolved.noise && inputs.length > 1) {
       throw new InvalidArgumentError('options.noise', 'options.noise: explicit noise applies to one image; a batch takes its noise from options.seed');
     }
+    const names = inputs.map((_, i) => (batch ? `images[${i}]` : 'image'));
+    const taken = inputs.map((input, i) => takeImage(input, names[i], this.inputPolicy));
+    return this.admission.run(() => this.decodeAndRun(taken, names, resolved));
+  }
+
+  private async decodeAndRun(taken: TakenImage[], names: string[], resolved: ResolvedEstimateOptions): Promise<EstimateResult[]> {
     const start = performance.now();
-    const pixels = await Promise.all(inputs.map((input, i) => loadImage(input, batch ? `images[${i}]` : 'image')));
+    const pixels = await Promise.all(taken.map((image, i) => decodeImage(image, names[i], this.inputPolicy, resolved.autoOrient)));
     const decoded = performance.now();
-    const results: EstimateResult[] = new Array(inputs.length);
+    const results: EstimateResult[] = new Array(taken.length);
     // allSettled: the call settles only after every batch it started, failed or not.
-    const batches = await Promise.allSettled(this.groupIntoBatches(pixels, resolved).map(async (indices) => {
+    const batches = await Promise.allSettled(this.groupIntoBatches(pixels, names, resolved).map(async (indices) => {
       const output = await this.impl.run(indices.map((i) => pixels[i]!), resolved);
       const ran = performance.now();
       indices.forEach((imageIndex, n) => {
@@ -179,19 +206,30 @@ export class LotusEstimator {
     return results;
   }
 
-  /** Image indices per backend call: same network size together, at most the backend's maxBatch each, in input order. */
-  private groupIntoBatches(pixels: RgbImage[], resolved: ResolvedEstimateOptions): number[][] {
+  /**
+   * Image indices per backend call: same network size together, at most the backend's maxBatch
+   * each (and as many as the memory budget allows), in input order.
+   */
+  private groupIntoBatches(pixels: RgbImage[], names: string[], resolved: ResolvedEstimateOptions): number[][] {
     const bySize = new Map<string, number[]>();
+    const perCall = new Map<string, number>();
     pixels.forEach((image, i) => {
-      const size = planRequest(image.width, image.height, resolved, this.model);
-      const key = `${size.paddedWidth}x${size.paddedHeight}`;
+      const size = planRequest(image.width, image.height, resolved, this.model, names[i]!);
+      const key = `${size.resizedWidth}x${size.resizedHeight}`;
       const group = bySize.get(key);
       if (group) group.push(i);
       else bySize.set(key, [i]);
+      if (this.memoryBudget !== undefined && !perCall.has(key)) {
+        const network = { width: size.resizedWidth, height: size.resizedHeight };
+        const fits = imagesWithinBudget(network.width, network.height, this.memoryBudget);
+        if (fits < 1) throw overBudgetError(image, network, resolved.processingResolution, this.memoryBudget);
+        perCall.set(key, fits);
+      }
     });
     const batches: number[][] = [];
-    for (const group of bySize.values()) {
-      for (let i = 0; i < group.length; i += this.impl.maxBatch) batches.push(group.slice(i, i + this.impl.maxBatch));
+    for (const [key, group] of bySize) {
+      const size = Math.min(this.impl.maxBatch, perCall.get(key) ?? Infinity);
+      for (let i = 0; i < group.length; i += size) batches.push(group.slice(i, i + size));
     }
     return batches;
   }
@@ -225,6 +263,28 @@ export class LotusEstimator {
   }
 }
 
+/**
+ * The CPU backend's memory budget, decided once the weights are loaded; and the model's own
+ * default resolution must fit it when the caller relies on that default.
+ */
+async function cpuMemoryBudget(
+  model: ModelInfo,
+  options: ResolvedEstimatorOptions,
+  callerResolution: number | undefined,
+  backend: Backend,
+): Promise<MemoryBudget> {
+  const budget = { bytes: options.memoryBudget ?? defaultMemoryBudget(), profile: memoryProfileFor(model.path) };
+  if (callerResolution === undefined) {
+    try {
+      checkModelDefaultFits(model.path, model.processingResolution, budget);
+    } catch (error) {
+      await backend.close();
+      throw error;
+    }
+  }
+  return budget;
+}
+
 /** Reads the model's metadata, picks a backend and prepares it (a TensorRT engine may be built). */
 export async function createEstimator(modelPath: string, options?: EstimatorOptions): Promise<LotusEstimator> {
   const path = nonEmptyString(modelPath, 'modelPath');
@@ -235,5 +295,6 @@ export async function createEstimator(modelPath: string, options?: EstimatorOpti
     processingResolution: partial.processingResolution ?? model.processingResolution,
   };
   const backend = await selectBackend(model, resolved);
-  return new LotusEstimator(model, backend, resolved);
+  const budget = backend.name === 'cpu' ? await cpuMemoryBudget(model, resolved, partial.processingResolution, backend) : undefined;
+  return new LotusEstimator(model, backend, resolved, budget);
 }

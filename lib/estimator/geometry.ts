@@ -1,18 +1,20 @@
-// Image sizes through the reference pipeline (docs/design.md steps 2-3), computed as Python does.
+// Image sizes through the official pipeline (docs/design.md steps 2-6), computed as Python does.
+// pipeline.py never pads: the resized image is the network input, the VAE encodes floor(h / 8) x
+// floor(w / 8) latents, the prediction is 8 times that, and it is resized back to the input size.
 import { ImageError, InvalidArgumentError } from '../errors';
 
 export interface ProcessingSize {
-  /** Size after resizing to the processing resolution (the network's valid region). */
+  /** Size after resizing to the processing resolution: the network input. */
   resizedWidth: number;
   resizedHeight: number;
-  /** Size after edge padding to the model's size multiple (the network input). */
-  paddedWidth: number;
-  paddedHeight: number;
+  /** The network's prediction: sizeMultiple * floor(resized / sizeMultiple) (8: the VAE's factor). */
+  predictionWidth: number;
+  predictionHeight: number;
 }
 
 /**
  * `s = min(R / W, R / H)`, `w' = int(W * s)`, `h' = int(H * s)` in float64 like Python's
- * resize_max_res; R = 0 keeps the size. Then pad up to a multiple of `sizeMultiple`.
+ * resize_max_res; R = 0 keeps the size.
  */
 export function processingSize(width: number, height: number, processingResolution: number, sizeMultiple: number): ProcessingSize {
   let resizedWidth = width;
@@ -22,40 +24,50 @@ export function processingSize(width: number, height: number, processingResoluti
     resizedWidth = Math.trunc(width * scale);
     resizedHeight = Math.trunc(height * scale);
   }
-  const pad = (n: number) => Math.ceil(n / sizeMultiple) * sizeMultiple;
-  return { resizedWidth, resizedHeight, paddedWidth: pad(resizedWidth), paddedHeight: pad(resizedHeight) };
+  const down = (n: number) => Math.floor(n / sizeMultiple) * sizeMultiple;
+  return { resizedWidth, resizedHeight, predictionWidth: down(resizedWidth), predictionHeight: down(resizedHeight) };
 }
 
-/** Number of noise values a generation model needs for this network input: [1, 4, H/8, W/8]. */
-export function noiseLength(paddedWidth: number, paddedHeight: number): number {
-  return 4 * (paddedHeight / 8) * (paddedWidth / 8);
+/** Shape of the noise a generation model takes for this network input: [1, 4, h / 8, w / 8] (floored). */
+export function noiseShape(resizedWidth: number, resizedHeight: number, sizeMultiple: number): [number, number, number, number] {
+  return [1, 4, Math.floor(resizedHeight / sizeMultiple), Math.floor(resizedWidth / sizeMultiple)];
+}
+
+export function noiseLength(resizedWidth: number, resizedHeight: number, sizeMultiple: number): number {
+  return noiseShape(resizedWidth, resizedHeight, sizeMultiple).reduce((a, b) => a * b, 1);
 }
 
 /**
  * The network input size of one request, after checking what the backends cannot: that the resized
- * image is not empty, and that explicit noise has the length the padded input needs.
+ * image holds at least one latent (sizeMultiple pixels a side), and that explicit noise has the
+ * length the network input needs.
  */
 export function planRequest(
   width: number,
   height: number,
   request: { processingResolution: number; noise?: Float32Array },
   model: { sizeMultiple: number; mode: 'generation' | 'regression' },
+  parameter = 'image',
 ): ProcessingSize {
   const size = processingSize(width, height, request.processingResolution, model.sizeMultiple);
-  if (size.resizedWidth < 1 || size.resizedHeight < 1) {
+  if (size.predictionWidth < 1 || size.predictionHeight < 1) {
+    const resized = request.processingResolution > 0
+      ? `resized to a long edge of ${request.processingResolution} it would be ${size.resizedWidth}x${size.resizedHeight} pixels`
+      : `processed at its own size`;
     throw new ImageError(
-      `image: a ${width}x${height} image resized to a long edge of ${request.processingResolution} ` +
-        `would be ${size.resizedWidth}x${size.resizedHeight} pixels; use a larger processingResolution or 0`,
-      { parameter: 'image' },
+      `${parameter}: a ${width}x${height} image is too small for the model: ${resized}, and the model needs at least ` +
+        `${model.sizeMultiple} pixels a side; use a larger processingResolution`,
+      { parameter },
     );
   }
   if (model.mode === 'generation' && request.noise) {
-    const count = noiseLength(size.paddedWidth, size.paddedHeight);
+    const shape = noiseShape(size.resizedWidth, size.resizedHeight, model.sizeMultiple);
+    const count = noiseLength(size.resizedWidth, size.resizedHeight, model.sizeMultiple);
     if (request.noise.length !== count) {
       throw new InvalidArgumentError(
         'options.noise',
-        `options.noise: expected a Float32Array of ${count} values ([1, 4, ${size.paddedHeight / 8}, ${size.paddedWidth / 8}] ` +
-          `for the ${size.paddedWidth}x${size.paddedHeight} network input), received ${request.noise.length}`,
+        `options.noise: expected a Float32Array of ${count} values ([${shape.join(', ')}] for the ` +
+          `${size.resizedWidth}x${size.resizedHeight} network input), received ${request.noise.length}`,
       );
     }
   }

@@ -1,8 +1,11 @@
 // Options of createEstimator() and estimate(): their types, validation and defaults.
 import { InvalidArgumentError } from '../errors';
 import type { ModelInfo } from '../model/metadata';
+import { resolveInputFormats, resolveMaxInputPixels, type InputFormat } from '../io/input-policy';
+import { resolveMemoryBudget } from './memory-budget';
 import {
   invalid,
+  isDetached,
   optionalBoolean,
   optionalFunction,
   optionalInteger,
@@ -56,14 +59,32 @@ export interface EstimatorOptions {
   processingResolution?: number;
   /** Resize of the input to the processing resolution (the reference's bilinear, antialiased). */
   resample?: InputResample;
-  /** Resize of the prediction back to the input size: 'nearest' (the reference) or 'bilinear'. */
+  /**
+   * Resize of the prediction back to the input size: 'nearest' (Lotus's, torchvision NEAREST_EXACT)
+   * or 'bilinear' (antialiased, as Lotus's resize_back does for 'bilinear').
+   */
   outputResample?: OutputResample;
+  /**
+   * Rotate images by their EXIF orientation before predicting (default true: the photo as it is
+   * displayed). Lotus's infer.py reads pixels as stored (PIL ignores EXIF): false matches it.
+   */
+  autoOrient?: boolean;
   /** CUDA device index (TensorRT backend). */
   device?: number;
   tensorrt?: TensorRTOptions;
   cpu?: CpuOptions;
   /** Receives warnings such as the reason for falling back to the CPU. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
+  /**
+   * Most host memory (bytes) one CPU-backend request may need, estimated from its network size
+   * before it runs (larger requests fail with InvalidArgumentError naming processingResolution).
+   * Default: 80% of the memory available when the model has loaded.
+   */
+  memoryBudget?: number;
+  /** Largest input image (width x height), checked from its header before decoding. Default 8192 x 8192. */
+  maxInputPixels?: number;
+  /** Encoded formats accepted from paths and Buffers. Default: raster ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'); 'svg' only when listed. */
+  inputFormats?: readonly InputFormat[];
 }
 
 export interface EstimateOptions {
@@ -71,8 +92,10 @@ export interface EstimateOptions {
   outputResample?: OutputResample;
   /** Seed of the noise of generation (G) models. Default 0. */
   seed?: number;
-  /** Explicit noise for G models, float32 [1, 4, paddedHeight / 8, paddedWidth / 8]. */
+  /** Explicit noise for G models, float32 [1, 4, floor(h / 8), floor(w / 8)] of the resized h x w (the network input). */
   noise?: Float32Array;
+  /** Overrides the estimator's autoOrient for this call. */
+  autoOrient?: boolean;
 }
 
 export interface ResolvedEstimatorOptions {
@@ -80,10 +103,15 @@ export interface ResolvedEstimatorOptions {
   processingResolution: number;
   resample: InputResample;
   outputResample: OutputResample;
+  autoOrient: boolean;
   device: number;
   tensorrt: TensorRTOptions;
   cpu: CpuOptions;
   onWarning: (message: string) => void;
+  /** undefined: the default, decided once the model has loaded. */
+  memoryBudget: number | undefined;
+  maxInputPixels: number | undefined;
+  inputFormats: readonly InputFormat[] | undefined;
 }
 
 export interface ResolvedEstimateOptions {
@@ -91,18 +119,22 @@ export interface ResolvedEstimateOptions {
   outputResample: OutputResample;
   seed: number;
   noise: Float32Array | undefined;
+  autoOrient: boolean;
 }
 
-const ESTIMATOR_KEYS = ['backend', 'processingResolution', 'resample', 'outputResample', 'device', 'tensorrt', 'cpu', 'onWarning'] as const;
+const ESTIMATOR_KEYS = [
+  'backend', 'processingResolution', 'resample', 'outputResample', 'autoOrient', 'device', 'tensorrt', 'cpu', 'onWarning',
+  'memoryBudget', 'maxInputPixels', 'inputFormats',
+] as const;
 const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
   'maxBatch', 'timingCache', 'onProgress',
 ] as const;
 const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
-const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise'] as const;
+const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise', 'autoOrient'] as const;
 
-// The native Philox generator keys on any JS safe integer.
-const MAX_SEED = Number.MAX_SAFE_INTEGER;
+// The native Philox generator keys on any JS safe integer (the CLI's --seed takes the same range).
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 function defaultWarning(message: string): void {
   process.emitWarning(message, { code: 'LOTUS_WARNING' });
@@ -160,10 +192,14 @@ export function resolveEstimatorOptions(value: unknown): Omit<ResolvedEstimatorO
     processingResolution: optionalInteger(o.processingResolution, 'options.processingResolution', { min: 0, max: MAX_IMAGE_SIDE }),
     resample: optionalOneOf(o.resample, 'options.resample', ['bilinear'] as const) ?? 'bilinear',
     outputResample: optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? 'nearest',
+    autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? true,
     device: optionalInteger(o.device, 'options.device', { min: 0, max: 1023 }) ?? 0,
     tensorrt: resolveTensorRTOptions(o.tensorrt),
     cpu: resolveCpuOptions(o.cpu),
     onWarning: optionalFunction<(message: string) => void>(o.onWarning, 'options.onWarning') ?? defaultWarning,
+    memoryBudget: resolveMemoryBudget(o.memoryBudget),
+    maxInputPixels: resolveMaxInputPixels(o.maxInputPixels, MAX_IMAGE_SIDE),
+    inputFormats: resolveInputFormats(o.inputFormats),
   };
 }
 
@@ -177,6 +213,7 @@ export function resolveEstimateOptions(
   const noise = o.noise;
   if (noise !== undefined) {
     if (!(noise instanceof Float32Array)) throw invalid('options.noise', 'a Float32Array', noise);
+    if (isDetached(noise)) throw new InvalidArgumentError('options.noise', 'options.noise: the Float32Array is detached (its ArrayBuffer was transferred)');
     if (model.mode !== 'generation') {
       throw new InvalidArgumentError('options.noise', `options.noise: ${model.path} is a regression (D) model, which takes no noise`);
     }
@@ -188,6 +225,8 @@ export function resolveEstimateOptions(
     outputResample:
       optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? defaults.outputResample,
     seed: optionalInteger(o.seed, 'options.seed', { min: 0, max: MAX_SEED }) ?? 0,
-    noise,
+    // A copy taken at call time: the caller's array may change (or be shared memory) while queued.
+    noise: noise === undefined ? undefined : new Float32Array(noise),
+    autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? defaults.autoOrient,
   };
 }

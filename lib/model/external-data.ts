@@ -3,6 +3,8 @@
 // skips tensor payloads, so a multi-GB model costs a few small reads.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ModelError } from '../errors';
+import { describeFileKind, FileAccessError, openRegularFileSync } from '../io/regular-file';
 
 // Field numbers from onnx.proto3.
 const MODEL_GRAPH = 7;
@@ -97,8 +99,12 @@ function forEachLengthField(reader: PositionalReader, start: number, end: number
   if (position !== end) throw new Error('protobuf message overruns its length');
 }
 
+/** Subgraphs nested deeper than this are refused (protobuf's own parsers stop at 100 messages). */
+const MAX_GRAPH_DEPTH = 32;
+
 class ExternalDataScanner {
   readonly locations = new Set<string>();
+  private depth = 0;
 
   constructor(private readonly reader: PositionalReader) {}
 
@@ -112,11 +118,14 @@ class ExternalDataScanner {
   }
 
   private graph(start: number, end: number): void {
+    // A stack-depth attack (graph > node > attribute > graph ...) ends here, not in a RangeError.
+    if (++this.depth > MAX_GRAPH_DEPTH) throw new Error(`subgraphs nested deeper than ${MAX_GRAPH_DEPTH}`);
     forEachLengthField(this.reader, start, end, (field, s, e) => {
       if (field === GRAPH_INITIALIZER) this.tensor(s, e);
       else if (field === GRAPH_SPARSE_INITIALIZER) this.sparseTensor(s, e);
       else if (field === GRAPH_NODE) this.node(s, e);
     });
+    this.depth--;
   }
 
   private node(start: number, end: number): void {
@@ -152,26 +161,57 @@ class ExternalDataScanner {
 }
 
 /**
- * Absolute paths of the external data files `onnxPath` references, sorted, deduplicated. Throws
- * when the file is not a parseable protobuf or a location escapes the model's directory.
+ * An external data location as a real path: inside the model's directory after following
+ * symlinks (as onnxruntime requires) and a regular file (a symlink to /dev/zero would never end
+ * a read). Throws ModelError otherwise.
+ */
+function checkedLocation(onnxPath: string, dir: string, realDir: string, location: string): string {
+  const resolved = path.resolve(dir, location);
+  // ONNX (like the TensorRT parser) only allows locations inside the model's directory.
+  if (path.isAbsolute(location) || !resolved.startsWith(dir + path.sep)) {
+    throw new ModelError(`${onnxPath}: external data location ${JSON.stringify(location)} is outside ${dir}`);
+  }
+  let real: string;
+  let stat: fs.Stats;
+  try {
+    real = fs.realpathSync(resolved);
+    stat = fs.statSync(real);
+  } catch (error) {
+    throw new ModelError(`${onnxPath}: external data file ${JSON.stringify(location)} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+  if (!real.startsWith(realDir + path.sep)) {
+    throw new ModelError(`${onnxPath}: external data location ${JSON.stringify(location)} leads outside ${dir} (to ${real}) through a symlink`);
+  }
+  if (!stat.isFile()) {
+    throw new ModelError(`${onnxPath}: external data location ${JSON.stringify(location)} is ${describeFileKind(stat)}, not a regular file`);
+  }
+  return real;
+}
+
+/**
+ * Real paths of the external data files `onnxPath` references, sorted, deduplicated. Throws
+ * ModelError when the file is not a regular file or not a parseable protobuf, or a location is
+ * not a regular file inside the model's directory.
  */
 export function externalDataFiles(onnxPath: string): string[] {
-  const fd = fs.openSync(onnxPath, 'r');
+  let fd: number;
+  let size: number;
   try {
-    const size = fs.fstatSync(fd).size;
+    ({ fd, stat: { size } } = openRegularFileSync(onnxPath));
+  } catch (error) {
+    if (error instanceof FileAccessError) throw new ModelError(`modelPath: cannot open ${onnxPath}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  try {
     const scanner = new ExternalDataScanner(new PositionalReader(fd, size));
-    scanner.model(0, size);
+    try {
+      scanner.model(0, size);
+    } catch (error) {
+      throw new ModelError(`${onnxPath}: cannot list its external data (protobuf parse failed: ${(error as Error).message})`, { cause: error });
+    }
     const dir = path.dirname(path.resolve(onnxPath));
-    return [...scanner.locations]
-      .map((location) => {
-        const resolved = path.resolve(dir, location);
-        // ONNX (like the TensorRT parser) only allows locations inside the model's directory.
-        if (path.isAbsolute(location) || !resolved.startsWith(dir + path.sep)) {
-          throw new Error(`external data location ${JSON.stringify(location)} is outside ${dir}`);
-        }
-        return resolved;
-      })
-      .sort();
+    const realDir = fs.realpathSync(dir);
+    return [...new Set([...scanner.locations].map((location) => checkedLocation(onnxPath, dir, realDir, location)))].sort();
   } finally {
     fs.closeSync(fd);
   }

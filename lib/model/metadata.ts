@@ -3,6 +3,7 @@
 // need (initializers, nodes), so a multi-GB model costs a few small reads.
 import fs from 'node:fs';
 import { ModelError } from '../errors';
+import { FileAccessError, openRegularFileSync } from '../io/regular-file';
 
 export type Task = 'depth' | 'normal';
 export type Mode = 'generation' | 'regression';
@@ -23,6 +24,7 @@ export interface ModelInfo {
   disparity: boolean;
   /** Default long edge of the network input (lotus.processing_resolution). */
   processingResolution: number;
+  /** The VAE's downscale factor (lotus.size_multiple, 8): the latent is floor(h / 8) x floor(w / 8) of the network input, the prediction 8 times that. */
   sizeMultiple: number;
   precision: Precision;
   source: string;
@@ -30,7 +32,7 @@ export interface ModelInfo {
   randomWeights: boolean;
   formatVersion: string;
   exporterVersion: string;
-  /** All metadata_props of the file. */
+  /** All metadata_props of the file (values over 1 MiB, never lotus.* ones, are left out unread). */
   metadata: Record<string, string>;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
@@ -145,23 +147,32 @@ function expectWire(field: Field, wireType: number, what: string): void {
   if (field.wireType !== wireType) throw new ParseError(`${what} has wire type ${field.wireType}, expected ${wireType}`);
 }
 
+/** Strings past this are not read (metadata values may legally be large: they are skipped). */
+const MAX_STRING_BYTES = 1 << 20;
+
 function readString(file: FileWindow, field: Field, what: string): string {
   expectWire(field, 2, what);
-  if (field.end - field.start > 1 << 20) throw new ParseError(`${what} is implausibly long`);
+  if (field.end - field.start > MAX_STRING_BYTES) throw new ParseError(`${what} is implausibly long`);
   return file.bytes(field.start, field.end - field.start).toString('utf8');
 }
 
 // ---- ONNX messages ------------------------------------------------------------------------------
 
-function readStringEntry(file: FileWindow, field: Field): [string, string] {
+/** A metadata entry; a value over MAX_STRING_BYTES is not read (its length is kept instead). */
+function readStringEntry(file: FileWindow, field: Field): { key: string; value?: string; length: number } {
   expectWire(field, 2, 'metadata_props');
   let key = '';
-  let value = '';
+  let value: string | undefined = '';
+  let length = 0;
   for (const f of fields(file, field.start, field.end)) {
     if (f.number === 1) key = readString(file, f, 'metadata key');
-    else if (f.number === 2) value = readString(file, f, 'metadata value');
+    else if (f.number === 2) {
+      expectWire(f, 2, 'metadata value');
+      length = f.end - f.start;
+      value = length > MAX_STRING_BYTES ? undefined : readString(file, f, 'metadata value');
+    }
   }
-  return [key, value];
+  return { key, value, length };
 }
 
 function readShape(file: FileWindow, field: Field): (number | string | null)[] {
@@ -201,12 +212,14 @@ interface RawModel {
   irVersion: number | undefined;
   hasGraph: boolean;
   metadata: Record<string, string>;
+  /** Metadata keys whose values were too long to read, with their byte lengths. */
+  oversizedMetadata: Record<string, number>;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
 }
 
 function readModelProto(file: FileWindow): RawModel {
-  const model: RawModel = { irVersion: undefined, hasGraph: false, metadata: {}, inputs: [], outputs: [] };
+  const model: RawModel = { irVersion: undefined, hasGraph: false, metadata: {}, oversizedMetadata: {}, inputs: [], outputs: [] };
   for (const f of fields(file, 0, file.size)) {
     if (f.number === 1) {
       expectWire(f, 0, 'ir_version');
@@ -219,8 +232,9 @@ function readModelProto(file: FileWindow): RawModel {
         else if (g.number === 12) model.outputs.push(readValueInfo(file, g));
       }
     } else if (f.number === 14) {
-      const [key, value] = readStringEntry(file, f);
-      model.metadata[key] = value;
+      const { key, value, length } = readStringEntry(file, f);
+      if (value === undefined) model.oversizedMetadata[key] = length;
+      else model.metadata[key] = value;
     }
   }
   return model;
@@ -231,16 +245,16 @@ function readModelProto(file: FileWindow): RawModel {
 /** Reads metadata and I/O signatures of an ONNX file without parsing its weights. */
 export function readOnnxSignature(modelPath: string): RawModel {
   let fd: number;
+  let stat: fs.Stats;
   try {
-    fd = fs.openSync(modelPath, 'r');
+    // Non-blocking open + fstat: a FIFO or device path fails here instead of blocking forever.
+    ({ fd, stat } = openRegularFileSync(modelPath));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
+    if (!(error instanceof FileAccessError)) throw error;
+    const why = error.reason === 'not-regular' ? `${error.message}, expected an .onnx file` : error.message;
     throw new ModelError(`modelPath: cannot open ${modelPath}: ${why}`, { cause: error });
   }
   try {
-    const stat = fs.fstatSync(fd);
-    if (stat.isDirectory()) throw new ModelError(`modelPath: ${modelPath} is a directory, expected an .onnx file`);
     let model: RawModel;
     try {
       model = readModelProto(new FileWindow(fd, stat.size));
@@ -299,6 +313,10 @@ function checkTensor(modelPath: string, list: TensorSignature[], name: string, k
 export function readModelInfo(modelPath: string): ModelInfo {
   const raw = readOnnxSignature(modelPath);
   const metadata = raw.metadata;
+  const oversized = Object.keys(raw.oversizedMetadata).find((key) => key.startsWith('lotus.'));
+  if (oversized !== undefined) {
+    throw metadataError(modelPath, `metadata ${oversized} is ${raw.oversizedMetadata[oversized]} bytes long; lotus.* values are short strings`);
+  }
   const missing = REQUIRED_KEYS.filter((key) => metadata[key] === undefined);
   if (missing.length > 0) {
     throw metadataError(
@@ -316,7 +334,7 @@ export function readModelInfo(modelPath: string): ModelInfo {
     mode,
     disparity: oneOf(modelPath, metadata, 'lotus.disparity', ['true', 'false'] as const) === 'true',
     processingResolution: integerValue(modelPath, metadata, 'lotus.processing_resolution', (n) => n >= 0, 'a non-negative integer'),
-    sizeMultiple: integerValue(modelPath, metadata, 'lotus.size_multiple', (n) => n > 0 && n % 8 === 0 && n <= 256, 'a multiple of 8 between 8 and 256'),
+    sizeMultiple: integerValue(modelPath, metadata, 'lotus.size_multiple', (n) => n === 8, '8 (the SD VAE downscale factor)'),
     precision: oneOf(modelPath, metadata, 'lotus.precision', ['fp32', 'fp16'] as const),
     source: metadata['lotus.source'] ?? '',
     randomWeights: metadata['lotus.random_weights'] === 'true',

@@ -1,6 +1,7 @@
 // deviceInfo(): the CUDA runtime/driver state and every visible device, or why none is usable.
 #include "addon/bindings.h"
 #include "core/device_info.h"
+#include "core/driver_version.h"
 
 namespace lotus::addon {
 namespace {
@@ -8,9 +9,22 @@ namespace {
 Napi::Value DeviceInfoBinding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   DeviceInfo device = queryDeviceInfo();
+  const DriverRequirement required = driverRequirement(device.runtimeVersion);
+  const std::string release = nvidiaDriverRelease();
+  // An old driver fails every CUDA call with "insufficient driver": name the driver and the minimum.
+  if (device.driverVersion > 0 && device.driverVersion < required.cudaVersion) {
+    device.reason = "the NVIDIA driver " + (release.empty() ? std::string() : release + " ") + "supports up to " +
+                    cudaVersionText(device.driverVersion) + "; this binary needs " + cudaVersionText(required.cudaVersion) +
+                    ": driver " + required.release + " or newer (" + device.reason + ")";
+  }
   Napi::Object result = Napi::Object::New(env);
   result.Set("cudaRuntimeVersion", device.runtimeVersion);
   result.Set("cudaDriverVersion", device.driverVersion);
+  result.Set("driverRelease", release.empty() ? env.Null() : Napi::String::New(env, release));
+  Napi::Object minimum = Napi::Object::New(env);
+  minimum.Set("cudaVersion", required.cudaVersion);
+  minimum.Set("release", required.release);
+  result.Set("requiredDriver", minimum);
   result.Set("usable", device.usable());
   result.Set("reason", device.reason.empty() ? env.Null() : Napi::String::New(env, device.reason));
   Napi::Array devices = Napi::Array::New(env, device.devices.size());

@@ -105,7 +105,7 @@ GpuPipelineOptions parseSessionOptions(const Napi::Value& value) {
   pipelineOptions.task = requireTask(options.Get("task"));
   pipelineOptions.generation = requireOneOf(options.Get("mode"), "mode", {"generation", "regression"}) == "generation";
   pipelineOptions.sizeMultiple =
-      static_cast<int>(requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 8, kMaxSizeMultiple));
+      static_cast<int>(requireInteger(options.Get("sizeMultiple"), "sizeMultiple", kLatentFactor, kLatentFactor));
   Napi::Value maxPool = options.Get("maxPoolBytes");
   if (!maxPool.IsUndefined()) {
     pipelineOptions.maxPoolBytes =
@@ -172,7 +172,7 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
         image.width = static_cast<int>(requireInteger(entry.Get("width"), (where + ".width").c_str(), 1, kMaxDimension));
         image.height = static_cast<int>(requireInteger(entry.Get("height"), (where + ".height").c_str(), 1, kMaxDimension));
         image.channels = static_cast<int>(requireInteger(entry.Get("channels"), (where + ".channels").c_str(), 3, 4));
-        PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution, 8);
+        PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution);
         pixels.push_back(copyPixels(entry.Get("pixels"), plan, where + ".pixels"));
         request.images.push_back(image);
       }

@@ -11,6 +11,7 @@
 #include "addon/js_errors.h"
 #include "addon/promise_worker.h"
 #include "core/host_pipeline.h"
+#include "core/pipeline_geometry.h"
 
 namespace lotus::addon {
 namespace {
@@ -28,11 +29,9 @@ class PreprocessWorker : public PromiseWorker {
     Napi::Array shape = Napi::Array::New(env, 4);
     shape.Set(0u, 1);
     shape.Set(1u, 3);
-    shape.Set(2u, plan_.paddedHeight);
-    shape.Set(3u, plan_.paddedWidth);
+    shape.Set(2u, plan_.networkHeight);
+    shape.Set(3u, plan_.networkWidth);
     result.Set("shape", shape);
-    result.Set("resizedWidth", plan_.resizedWidth);
-    result.Set("resizedHeight", plan_.resizedHeight);
     return result;
   }
 
@@ -65,8 +64,7 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
     int64_t channels = requireInteger(info[3], "channels", 3, 4);
     Napi::Object options = requireObject(info[4], "options");
     int64_t resolution = requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension);
-    int64_t multiple = requireInteger(options.Get("sizeMultiple"), "sizeMultiple", 1, kMaxSizeMultiple);
-    PreprocessPlan plan = planPreprocess(width, height, channels, resolution, multiple);
+    PreprocessPlan plan = planPreprocess(width, height, channels, resolution);
     return (new PreprocessWorker(env, plan, copyPixels(info[0], plan)))->queue();
   });
 }
@@ -81,17 +79,14 @@ Napi::Value Postprocess(const Napi::CallbackInfo& info) {
     Napi::Array shape = info[1].As<Napi::Array>();
     requireInteger(shape.Get(0u), "shape[0]", 1, 1);
     requireInteger(shape.Get(1u), "shape[1]", 3, 3);
-    int64_t paddedHeight = requireInteger(shape.Get(2u), "shape[2]", 1, kMaxPaddedDimension);
-    int64_t paddedWidth = requireInteger(shape.Get(3u), "shape[3]", 1, kMaxPaddedDimension);
+    int64_t predictionHeight = requireInteger(shape.Get(2u), "shape[2]", 1, kMaxDimension);
+    int64_t predictionWidth = requireInteger(shape.Get(3u), "shape[3]", 1, kMaxDimension);
     Napi::Object options = requireObject(info[2], "options");
     Task task = requireTask(options.Get("task"));
     Resample resample = requireResample(options.Get("resample"));
-    int64_t resizedWidth = requireInteger(options.Get("resizedWidth"), "resizedWidth", 1, kMaxPaddedDimension);
-    int64_t resizedHeight = requireInteger(options.Get("resizedHeight"), "resizedHeight", 1, kMaxPaddedDimension);
     int64_t outputWidth = requireInteger(options.Get("outputWidth"), "outputWidth", 1, kMaxDimension);
     int64_t outputHeight = requireInteger(options.Get("outputHeight"), "outputHeight", 1, kMaxDimension);
-    PostprocessPlan plan = planPostprocess(task, resample, paddedWidth, paddedHeight, resizedWidth, resizedHeight,
-                                           outputWidth, outputHeight);
+    PostprocessPlan plan = planPostprocess(task, resample, predictionWidth, predictionHeight, outputWidth, outputHeight);
     if (prediction.ElementLength() != plan.predictionElements()) {
       throw ArgumentError("prediction", "3 * shape[2] * shape[3] = " + std::to_string(plan.predictionElements()) +
                                             " elements, got " + std::to_string(prediction.ElementLength()));
@@ -117,7 +112,12 @@ Napi::Value GaussianNoise(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     // Seeds are JS integers: 0 .. 2^53 - 1 map to the 64-bit Philox key.
     uint64_t seed = static_cast<uint64_t>(requireInteger(info[0], "seed", 0, (int64_t{1} << 53) - 1));
-    int64_t count = requireInteger(info[1], "count", 0, static_cast<int64_t>(kMaxNoiseElements));
+    // Synchronous on the JS thread: at most the noise of one image at the largest network input
+    // (about 17 M values, under a second), not the core's 2^30 that blocked for most of a minute.
+    constexpr int64_t kMaxSide = kMaxDimension / kLatentFactor;
+    constexpr int64_t kMaxJsNoise = 4 * kMaxSide * kMaxSide;
+    static_assert(kMaxJsNoise <= static_cast<int64_t>(kMaxNoiseElements), "within the core's limit");
+    int64_t count = requireInteger(info[1], "count", 0, kMaxJsNoise);
     std::vector<float> samples(static_cast<size_t>(count));
     hostGaussianNoise(seed, samples.data(), samples.size());
     return floatVectorToJs(env, std::move(samples));

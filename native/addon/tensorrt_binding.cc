@@ -1,7 +1,10 @@
 // tensorrtInfo(): which TensorRT plugin loaded (or why none did), and whether it can build engines.
 // buildEngine(options, onProgress): ONNX -> plan on a worker thread, with progress and cancel().
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,6 +89,43 @@ TensorRTBuildOptions parseBuildOptions(const Napi::Value& value) {
   return options;
 }
 
+// The cancel flags of the builds running in each environment (main thread, workers). Tearing an
+// environment down (a worker's exit) waits for its builds' pool threads, which can take minutes:
+// its cleanup hook cancels them instead, and the builds stop at TensorRT's next progress step.
+// (process.exit() runs no cleanup hooks: lib/backends/active-builds.ts cancels from an 'exit' handler.)
+class ActiveBuilds {
+ public:
+  using Flag = std::shared_ptr<std::atomic<bool>>;
+  static void add(napi_env env, const Flag& flag) {
+    std::lock_guard<std::mutex> lock(mutex());
+    flags()[env].insert(flag);
+  }
+  static void remove(napi_env env, const Flag& flag) {
+    std::lock_guard<std::mutex> lock(mutex());
+    auto found = flags().find(env);
+    if (found == flags().end()) return;
+    found->second.erase(flag);
+    if (found->second.empty()) flags().erase(found);
+  }
+  static void cancelAll(napi_env env) {
+    std::lock_guard<std::mutex> lock(mutex());
+    auto found = flags().find(env);
+    if (found == flags().end()) return;
+    for (const Flag& flag : found->second) flag->store(true);
+    flags().erase(found);
+  }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex instance;
+    return instance;
+  }
+  static std::map<napi_env, std::set<Flag>>& flags() {
+    static auto* instance = new std::map<napi_env, std::set<Flag>>();  // never destroyed: used at exit
+    return *instance;
+  }
+};
+
 struct ProgressEvent {
   std::string phase;
   int step = 0;
@@ -101,7 +141,10 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         options_(std::move(options)),
         cancel_(std::move(cancel)) {
     if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
+    ActiveBuilds::add(env, cancel_);
   }
+
+  ~BuildWorker() override { ActiveBuilds::remove(env_, cancel_); }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -164,6 +207,7 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
     message_ = message;
   }
 
+  napi_env env_ = Env();
   Napi::Promise::Deferred deferred_;
   TensorRTBuildOptions options_;
   std::shared_ptr<std::atomic<bool>> cancel_;
@@ -198,6 +242,8 @@ Napi::Value BuildEngine(const Napi::CallbackInfo& info) {
 void InitTensorRT(Napi::Env env, Napi::Object exports) {
   exports.Set("tensorrtInfo", Napi::Function::New(env, TensorRTInfo, "tensorrtInfo"));
   exports.Set("buildEngine", Napi::Function::New(env, BuildEngine, "buildEngine"));
+  napi_env raw = env;
+  env.AddCleanupHook([raw]() { ActiveBuilds::cancelAll(raw); });
 }
 
 }  // namespace lotus::addon

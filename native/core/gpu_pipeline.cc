@@ -9,6 +9,7 @@
 #include "core/cuda_check.h"
 #include "core/errors.h"
 #include "core/pixel_kernels.h"
+#include "core/pixel_math.h"
 
 namespace lotus {
 namespace {
@@ -58,8 +59,10 @@ struct GpuPipeline::Lane {
 GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOptions& options)
     : engine_(std::move(engine)), options_(options) {
   if (!engine_) throw ArgumentError("engine", "a deserialized engine");
-  checkDimension("sizeMultiple", options_.sizeMultiple, kMaxSizeMultiple);
-  if (options_.sizeMultiple % 8 != 0) throw ArgumentError("sizeMultiple", "a multiple of 8 (the latent is 1/8 size)");
+  if (options_.sizeMultiple != kLatentFactor) {
+    throw ArgumentError("sizeMultiple", std::to_string(kLatentFactor) + " (the SD VAE's downscale factor), got " +
+                                            std::to_string(options_.sizeMultiple));
+  }
   if (options_.lanes < 1 || options_.lanes > engine_->maxLanes()) {
     throw ArgumentError("lanes", "1.." + std::to_string(engine_->maxLanes()) + " (the engine's optimization profiles)");
   }
@@ -155,19 +158,19 @@ void GpuPipeline::checkProfile(size_t batch, const PreprocessPlan& plan) const {
                                       " images per call (the engine's batch range; build it with a larger maxBatch), got " +
                                       std::to_string(batch));
   }
-  if (plan.paddedHeight < imageMin_[2] || plan.paddedHeight > imageMax_[2] || plan.paddedWidth < imageMin_[3] ||
-      plan.paddedWidth > imageMax_[3]) {
+  if (plan.networkHeight < imageMin_[2] || plan.networkHeight > imageMax_[2] || plan.networkWidth < imageMin_[3] ||
+      plan.networkWidth > imageMax_[3]) {
     throw ArgumentError("processingResolution",
                         "a network input within the engine's profile, height " + std::to_string(imageMin_[2]) + ".." +
                             std::to_string(imageMax_[2]) + " and width " + std::to_string(imageMin_[3]) + ".." +
-                            std::to_string(imageMax_[3]) + "; this image needs " + std::to_string(plan.paddedHeight) +
-                            "x" + std::to_string(plan.paddedWidth) +
+                            std::to_string(imageMax_[3]) + "; this image needs " + std::to_string(plan.networkHeight) +
+                            "x" + std::to_string(plan.networkWidth) +
                             " (choose another processingResolution or build the engine with other minSize/maxSize)");
   }
 }
 
 void GpuPipeline::configureLane(Lane& lane, int batch, const PreprocessPlan& plan) {
-  if (lane.shapeBatch == batch && lane.shapeWidth == plan.paddedWidth && lane.shapeHeight == plan.paddedHeight) return;
+  if (lane.shapeBatch == batch && lane.shapeWidth == plan.networkWidth && lane.shapeHeight == plan.networkHeight) return;
   LOTUS_CUDA_CHECK(cudaStreamSynchronize(lane.stream));
   lane.dropGraph();
   lane.graphFailedAtShape = false;
@@ -181,12 +184,14 @@ void GpuPipeline::configureLane(Lane& lane, int batch, const PreprocessPlan& pla
   lane.image.reset();
   lane.noise.reset();
   lane.prediction.reset();
-  const int latentW = plan.paddedWidth / 8, latentH = plan.paddedHeight / 8;
-  lane.engineLane->setInputShape(imageName_, {batch, 3, plan.paddedHeight, plan.paddedWidth});
+  const int latentW = plan.networkWidth / kLatentFactor, latentH = plan.networkHeight / kLatentFactor;
+  lane.engineLane->setInputShape(imageName_, {batch, 3, plan.networkHeight, plan.networkWidth});
   if (options_.generation) lane.engineLane->setInputShape(noiseName_, {batch, 4, latentH, latentW});
   std::vector<int64_t> outputShape = lane.engineLane->tensorShape(predictionName_);
-  if (outputShape != std::vector<int64_t>{batch, 3, plan.paddedHeight, plan.paddedWidth}) {
-    throw Error(ErrorCode::Model, "engine output `prediction` does not have the input's [N, 3, H, W] shape");
+  const std::vector<int64_t> expected{batch, 3, px::predictionSize(plan.networkHeight, kLatentFactor),
+                                      px::predictionSize(plan.networkWidth, kLatentFactor)};
+  if (outputShape != expected) {
+    throw Error(ErrorCode::Model, "engine output `prediction` is not [N, 3, 8 * floor(H / 8), 8 * floor(W / 8)] of its input");
   }
   lane.image = devicePool_->acquire(batch * plan.tensorElements() * dtypeBytes(imageType_));
   lane.prediction = devicePool_->acquire(elementCount(outputShape) * dtypeBytes(predictionType_));
@@ -197,8 +202,8 @@ void GpuPipeline::configureLane(Lane& lane, int batch, const PreprocessPlan& pla
     lane.engineLane->setTensorAddress(noiseName_, lane.noise.data());
   }
   lane.shapeBatch = batch;
-  lane.shapeWidth = plan.paddedWidth;
-  lane.shapeHeight = plan.paddedHeight;
+  lane.shapeWidth = plan.networkWidth;
+  lane.shapeHeight = plan.networkHeight;
 }
 
 GpuResult GpuPipeline::run(const GpuRequest& request) {
@@ -210,23 +215,28 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
   for (size_t n = 0; n < batch; ++n) {
     const GpuImage& image = request.images[n];
     const std::string name = "images[" + std::to_string(n) + "]";
-    PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution,
-                                         options_.sizeMultiple);
+    PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution);
     if (image.pixels == nullptr) throw ArgumentError(name, "a pixel buffer");
     checkPixelBytes(plan, image.byteLength);
-    if (n > 0 && (plan.paddedWidth != plans[0].paddedWidth || plan.paddedHeight != plans[0].paddedHeight)) {
-      throw ArgumentError(name, "the network size of images[0] (" + std::to_string(plans[0].paddedWidth) + "x" +
-                                    std::to_string(plans[0].paddedHeight) + "), got " +
-                                    std::to_string(plan.paddedWidth) + "x" + std::to_string(plan.paddedHeight));
+    if (plan.networkWidth < kLatentFactor || plan.networkHeight < kLatentFactor) {
+      throw ArgumentError(name, "a network input of at least " + std::to_string(kLatentFactor) + "x" +
+                                    std::to_string(kLatentFactor) + " pixels, got " + std::to_string(plan.networkWidth) +
+                                    "x" + std::to_string(plan.networkHeight));
     }
-    posts.push_back(planPostprocess(options_.task, request.resample, plan.paddedWidth, plan.paddedHeight,
-                                    plan.resizedWidth, plan.resizedHeight, plan.width, plan.height));
+    if (n > 0 && (plan.networkWidth != plans[0].networkWidth || plan.networkHeight != plans[0].networkHeight)) {
+      throw ArgumentError(name, "the network size of images[0] (" + std::to_string(plans[0].networkWidth) + "x" +
+                                    std::to_string(plans[0].networkHeight) + "), got " +
+                                    std::to_string(plan.networkWidth) + "x" + std::to_string(plan.networkHeight));
+    }
+    posts.push_back(planPostprocess(options_.task, request.resample,
+                                    px::predictionSize(plan.networkWidth, kLatentFactor),
+                                    px::predictionSize(plan.networkHeight, kLatentFactor), plan.width, plan.height));
     scratchElements = std::max(scratchElements, preprocessScratchElements(plan));
     plans.push_back(plan);
   }
   const PreprocessPlan& shape = plans[0];
   checkProfile(batch, shape);
-  const int latentW = shape.paddedWidth / 8, latentH = shape.paddedHeight / 8;
+  const int latentW = shape.networkWidth / kLatentFactor, latentH = shape.networkHeight / kLatentFactor;
   const size_t noiseElements = static_cast<size_t>(4) * latentW * latentH;  // per image
   if (request.noise != nullptr) {
     if (!options_.generation) throw ArgumentError("noise", "no noise: this is a regression model");
@@ -271,7 +281,7 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
   const auto* predictionSlices = static_cast<const char*>(lane.prediction.data());
   const size_t imageSliceBytes = shape.tensorElements() * dtypeBytes(imageType_);
   const size_t noiseSliceBytes = noiseElements * dtypeBytes(noiseType_);
-  const size_t predictionSliceBytes = shape.tensorElements() * dtypeBytes(predictionType_);
+  const size_t predictionSliceBytes = posts[0].predictionElements() * dtypeBytes(predictionType_);
 
   for (size_t n = 0; n < batch; ++n) std::memcpy(pixelsHost[n].data(), request.images[n].pixels, plans[n].pixelBytes());
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kStart], stream));

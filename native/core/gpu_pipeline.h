@@ -24,7 +24,7 @@ struct GpuPipelineOptions {
   bool cudaGraphs = false;
   Task task = Task::Depth;
   bool generation = true;  // G models take `noise`
-  int sizeMultiple = 8;
+  int sizeMultiple = kLatentFactor;  // must be 8: the VAE's downscale factor (lotus.size_multiple)
   size_t maxPoolBytes = size_t{1} << 30;  // idle bytes kept per pool (device, pinned)
 };
 
@@ -34,8 +34,8 @@ struct GpuImage {  // 8-bit RGB/RGBA HWC pixels
   int width = 0, height = 0, channels = 3;
 };
 
-// One network call over a batch. Every image must reach the same padded network size (sizes may
-// differ before padding); each is predicted exactly as it would be alone.
+// One network call over a batch. Every image must reach the same network input size (the size after
+// the processing-resolution resize); each is predicted exactly as it would be alone.
 struct GpuRequest {
   std::vector<GpuImage> images;
   int processingResolution = 0;
@@ -68,7 +68,7 @@ class GpuPipeline {
   GpuPipeline& operator=(const GpuPipeline&) = delete;
 
   GpuResult run(const GpuRequest& request);
-  // The engine's profile: images per call and padded network height/width it accepts.
+  // The engine's profile: images per call and network input height/width it accepts.
   int maxBatch() const { return static_cast<int>(imageMax_[0]); }
   PoolStats devicePoolStats() const { return devicePool_->stats(); }
   PoolStats pinnedPoolStats() const { return pinnedPool_->stats(); }
@@ -78,7 +78,7 @@ class GpuPipeline {
   Lane& acquireLane();
   void releaseLane(Lane& lane);
   void infer(Lane& lane);
-  // Fits the lane's engine shapes and I/O buffers to (batch, padded size); drops a stale graph.
+  // Fits the lane's engine shapes and I/O buffers to (batch, network size); drops a stale graph.
   void configureLane(Lane& lane, int batch, const PreprocessPlan& plan);
   void checkProfile(size_t batch, const PreprocessPlan& plan) const;
 

@@ -43,61 +43,51 @@ float applyTaps(const AaTable& table, int i, Load load) {
   return out;
 }
 
+// torch's separable antialiased bilinear resize of 3 planes (_upsample_bilinear2d_aa, as
+// torchvision's resize(..., BILINEAR, antialias=True) calls it): the horizontal pass first, then the
+// vertical one, each skipped when that side keeps its size. `load(c, y, x)` reads the source as
+// float; the result is [3][outH][outW].
+template <typename Load>
+std::vector<float> resizeAntialiased(int inW, int inH, int outW, int outH, Load load) {
+  const size_t inWs = inW, inHs = inH, outWs = outW, outHs = outH;
+  std::vector<float> rows(3 * inHs * outWs);  // [3][inH][outW]
+  if (outW == inW) {
+    for (size_t c = 0; c < 3; ++c)
+      for (size_t y = 0; y < inHs; ++y)
+        for (size_t x = 0; x < inWs; ++x) rows[(c * inHs + y) * outWs + x] = load(c, y, x);
+  } else {
+    AaTable table = buildAaTable(inW, outW);
+    for (size_t c = 0; c < 3; ++c)
+      for (size_t y = 0; y < inHs; ++y)
+        for (size_t x = 0; x < outWs; ++x) {
+          rows[(c * inHs + y) * outWs + x] =
+              applyTaps(table, static_cast<int>(x), [&](int64_t s) { return load(c, y, static_cast<size_t>(s)); });
+        }
+  }
+  if (outH == inH) return rows;
+  std::vector<float> out(3 * outHs * outWs);
+  AaTable table = buildAaTable(inH, outH);
+  for (size_t c = 0; c < 3; ++c)
+    for (size_t y = 0; y < outHs; ++y)
+      for (size_t x = 0; x < outWs; ++x) {
+        const float* column = &rows[c * inHs * outWs + x];
+        out[(c * outHs + y) * outWs + x] =
+            applyTaps(table, static_cast<int>(y), [&](int64_t s) { return column[s * outWs]; });
+      }
+  return out;
+}
+
 }  // namespace
 
 std::vector<float> hostPreprocess(const PreprocessPlan& plan, const uint8_t* pixels, size_t byteLength) {
   checkPixelBytes(plan, byteLength);
   if (pixels == nullptr) throw ArgumentError("pixels", "a buffer");
-  const size_t inW = plan.width, inH = plan.height, ch = plan.channels;
-  const size_t outW = plan.resizedWidth, outH = plan.resizedHeight;
-
-  // Horizontal pass (or plain normalisation when the width is unchanged): [3][inH][outW].
-  std::vector<float> horizontal(3 * inH * outW);
-  if (outW == inW) {
-    for (size_t c = 0; c < 3; ++c)
-      for (size_t y = 0; y < inH; ++y)
-        for (size_t x = 0; x < inW; ++x)
-          horizontal[(c * inH + y) * outW + x] = px::normalizePixel(pixels[(y * inW + x) * ch + c]);
-  } else {
-    AaTable table = buildAaTable(plan.width, plan.resizedWidth);
-    for (size_t c = 0; c < 3; ++c)
-      for (size_t y = 0; y < inH; ++y) {
-        const uint8_t* row = pixels + y * inW * ch + c;
-        for (size_t x = 0; x < outW; ++x) {
-          horizontal[(c * inH + y) * outW + x] =
-              applyTaps(table, static_cast<int>(x), [&](int64_t s) { return px::normalizePixel(row[s * ch]); });
-        }
-      }
-  }
-
-  // Vertical pass (or none) into the resized image [3][outH][outW].
-  std::vector<float> resized;
-  if (outH == inH) {
-    resized.swap(horizontal);
-  } else {
-    resized.resize(3 * outH * outW);
-    AaTable table = buildAaTable(plan.height, plan.resizedHeight);
-    for (size_t c = 0; c < 3; ++c)
-      for (size_t y = 0; y < outH; ++y)
-        for (size_t x = 0; x < outW; ++x) {
-          const float* column = &horizontal[c * inH * outW + x];
-          resized[(c * outH + y) * outW + x] =
-              applyTaps(table, static_cast<int>(y), [&](int64_t s) { return column[s * outW]; });
-        }
-  }
-
-  // Edge-replicating pad to [1, 3, paddedH, paddedW].
-  const size_t padW = plan.paddedWidth, padH = plan.paddedHeight;
-  std::vector<float> tensor(3 * padH * padW);
-  for (size_t c = 0; c < 3; ++c)
-    for (size_t y = 0; y < padH; ++y) {
-      size_t sy = px::replicateIndex(static_cast<int>(y), plan.resizedHeight);
-      for (size_t x = 0; x < padW; ++x) {
-        size_t sx = px::replicateIndex(static_cast<int>(x), plan.resizedWidth);
-        tensor[(c * padH + y) * padW + x] = resized[(c * outH + sy) * outW + sx];
-      }
-    }
-  return tensor;
+  const size_t width = plan.width, channels = plan.channels;
+  // infer.py: rgb / 127.5 - 1, then pipeline.py's resize_max_res; the result is the network input.
+  return resizeAntialiased(plan.width, plan.height, plan.networkWidth, plan.networkHeight,
+                           [&](size_t c, size_t y, size_t x) {
+                             return px::normalizePixel(pixels[(y * width + x) * channels + c]);
+                           });
 }
 
 std::vector<float> hostPostprocess(const PostprocessPlan& plan, const float* prediction, size_t elements) {
@@ -106,38 +96,26 @@ std::vector<float> hostPostprocess(const PostprocessPlan& plan, const float* pre
                                           " elements, got " + std::to_string(elements));
   }
   if (prediction == nullptr) throw ArgumentError("prediction", "a buffer");
-  const size_t padW = plan.paddedWidth, padH = plan.paddedHeight;
-  const int inW = plan.resizedWidth, inH = plan.resizedHeight;
+  const size_t inW = plan.predictionWidth, inH = plan.predictionHeight;
   const int outW = plan.outputWidth, outH = plan.outputHeight;
-  auto unit = [&](int c, int y, int x) {
-    return px::toUnit(prediction[(static_cast<size_t>(c) * padH + y) * padW + x]);
-  };
-
-  std::vector<px::LinearTap> tapsX, tapsY;
-  std::vector<int> nearestX, nearestY;
-  if (plan.resample == Resample::Bilinear) {
-    for (int x = 0; x < outW; ++x) tapsX.push_back(px::linearTap(x, inW, outW));
-    for (int y = 0; y < outH; ++y) tapsY.push_back(px::linearTap(y, inH, outH));
-  } else {
-    for (int x = 0; x < outW; ++x) nearestX.push_back(px::nearestIndex(x, inW, outW));
-    for (int y = 0; y < outH; ++y) nearestY.push_back(px::nearestIndex(y, inH, outH));
-  }
-
+  const bool normals = plan.task == Task::Normal;
+  auto unit = [&](size_t c, size_t y, size_t x) { return px::toUnit(prediction[(c * inH + y) * inW + x]); };
   std::vector<float> out(plan.outputElements());
+
+  if (plan.resample == Resample::Bilinear) {
+    std::vector<float> p = resizeAntialiased(plan.predictionWidth, plan.predictionHeight, outW, outH, unit);
+    const size_t plane = static_cast<size_t>(outW) * outH;
+    for (size_t i = 0; i < plane; ++i) px::storePrediction(normals, p[i], p[plane + i], p[2 * plane + i], out.data(), i);
+    return out;
+  }
+  std::vector<int> sourceX(outW), sourceY(outH);
+  for (int x = 0; x < outW; ++x) sourceX[x] = px::nearestExactIndex(x, plan.predictionWidth, outW);
+  for (int y = 0; y < outH; ++y) sourceY[y] = px::nearestExactIndex(y, plan.predictionHeight, outH);
   for (int y = 0; y < outH; ++y)
     for (int x = 0; x < outW; ++x) {
-      float p[3];
-      for (int c = 0; c < 3; ++c) {
-        if (plan.resample == Resample::Bilinear) {
-          const px::LinearTap& ty = tapsY[y];
-          const px::LinearTap& tx = tapsX[x];
-          p[c] = px::bilinearBlend(ty, tx, unit(c, ty.i0, tx.i0), unit(c, ty.i0, tx.i1), unit(c, ty.i1, tx.i0),
-                                   unit(c, ty.i1, tx.i1));
-        } else {
-          p[c] = unit(c, nearestY[y], nearestX[x]);
-        }
-      }
-      px::storePrediction(plan.task == Task::Normal, p[0], p[1], p[2], out.data(), static_cast<size_t>(y) * outW + x);
+      size_t sy = sourceY[y], sx = sourceX[x];
+      px::storePrediction(normals, unit(0, sy, sx), unit(1, sy, sx), unit(2, sy, sx), out.data(),
+                          static_cast<size_t>(y) * outW + x);
     }
   return out;
 }

@@ -10,12 +10,13 @@
 
 namespace lotus {
 
-// RGB8/RGBA8 HWC -> [1, 3, paddedHeight, paddedWidth] float32 in [-1, 1] (alpha ignored):
-// normalise, antialiased bilinear resize (horizontal pass, then vertical, as torch), edge pad.
+// RGB8/RGBA8 HWC -> [1, 3, networkHeight, networkWidth] float32 in [-1, 1] (alpha ignored):
+// normalise, then antialiased bilinear resize (horizontal pass, then vertical, as torch).
 std::vector<float> hostPreprocess(const PreprocessPlan& plan, const uint8_t* pixels, size_t byteLength);
 
-// [1, 3, paddedHeight, paddedWidth] -> crop, clamp(y / 2 + 0.5), resize to the output size,
-// then depth (H*W channel mean) or normals (H*W*3 interleaved unit vectors).
+// [1, 3, predictionHeight, predictionWidth] -> clamp(y / 2 + 0.5), resize to the output size
+// (nearest: torch NEAREST_EXACT; bilinear: antialiased, as torchvision), then depth (H*W channel
+// mean) or normals (H*W*3 interleaved p in [0, 1], the values infer.py saves).
 std::vector<float> hostPostprocess(const PostprocessPlan& plan, const float* prediction, size_t elements);
 
 // Depth H*W -> RGB8 H*W*3 through matplotlib's Spectral table, min-max normalised (reversed for

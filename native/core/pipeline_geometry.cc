@@ -13,8 +13,7 @@ void checkDimension(const char* parameter, int64_t value, int64_t maxValue) {
   }
 }
 
-PreprocessPlan planPreprocess(int64_t width, int64_t height, int64_t channels, int64_t processingResolution,
-                              int64_t sizeMultiple) {
+PreprocessPlan planPreprocess(int64_t width, int64_t height, int64_t channels, int64_t processingResolution) {
   checkDimension("width", width);
   checkDimension("height", height);
   if (channels != 3 && channels != 4) throw ArgumentError("channels", "3 or 4, got " + std::to_string(channels));
@@ -23,16 +22,15 @@ PreprocessPlan planPreprocess(int64_t width, int64_t height, int64_t channels, i
                         "an integer in [0, " + std::to_string(kMaxDimension) + "], got " +
                             std::to_string(processingResolution));
   }
-  checkDimension("sizeMultiple", sizeMultiple, kMaxSizeMultiple);
   PreprocessPlan plan;
   plan.width = static_cast<int>(width);
   plan.height = static_cast<int>(height);
   plan.channels = static_cast<int>(channels);
   px::Size2 resized = px::processingSize(plan.width, plan.height, static_cast<int>(processingResolution));
-  plan.resizedWidth = resized.width;
-  plan.resizedHeight = resized.height;
-  plan.paddedWidth = px::paddedSize(resized.width, static_cast<int>(sizeMultiple));
-  plan.paddedHeight = px::paddedSize(resized.height, static_cast<int>(sizeMultiple));
+  checkDimension("processingResolution: the resized width", resized.width);
+  checkDimension("processingResolution: the resized height", resized.height);
+  plan.networkWidth = resized.width;
+  plan.networkHeight = resized.height;
   return plan;
 }
 
@@ -43,22 +41,17 @@ void checkPixelBytes(const PreprocessPlan& plan, size_t byteLength) {
   }
 }
 
-PostprocessPlan planPostprocess(Task task, Resample resample, int64_t paddedWidth, int64_t paddedHeight,
-                                int64_t resizedWidth, int64_t resizedHeight, int64_t outputWidth,
-                                int64_t outputHeight) {
-  checkDimension("shape[3]", paddedWidth, kMaxPaddedDimension);
-  checkDimension("shape[2]", paddedHeight, kMaxPaddedDimension);
-  checkDimension("resizedWidth", resizedWidth, paddedWidth);
-  checkDimension("resizedHeight", resizedHeight, paddedHeight);
+PostprocessPlan planPostprocess(Task task, Resample resample, int64_t predictionWidth, int64_t predictionHeight,
+                                int64_t outputWidth, int64_t outputHeight) {
+  checkDimension("shape[3]", predictionWidth);
+  checkDimension("shape[2]", predictionHeight);
   checkDimension("outputWidth", outputWidth);
   checkDimension("outputHeight", outputHeight);
   PostprocessPlan plan;
   plan.task = task;
   plan.resample = resample;
-  plan.paddedWidth = static_cast<int>(paddedWidth);
-  plan.paddedHeight = static_cast<int>(paddedHeight);
-  plan.resizedWidth = static_cast<int>(resizedWidth);
-  plan.resizedHeight = static_cast<int>(resizedHeight);
+  plan.predictionWidth = static_cast<int>(predictionWidth);
+  plan.predictionHeight = static_cast<int>(predictionHeight);
   plan.outputWidth = static_cast<int>(outputWidth);
   plan.outputHeight = static_cast<int>(outputHeight);
   return plan;

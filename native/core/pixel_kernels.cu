@@ -35,7 +35,7 @@ __device__ __forceinline__ float resampleAa(const px::AaAxis& axis, int64_t i, L
   return out;
 }
 
-// Horizontal pass: [3][height][resizedWidth], one thread per (x, y), all three channels.
+// Horizontal pass: [3][height][networkWidth], one thread per (x, y), all three channels.
 __global__ void horizontalAaKernel(const uint8_t* pixels, int width, int height, int channels, int outWidth,
                                    float* scratch) {
   size_t index = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -50,55 +50,60 @@ __global__ void horizontalAaKernel(const uint8_t* pixels, int width, int height,
   }
 }
 
-// Vertical pass + edge padding + conversion, one thread per padded (x, y). Rows come from the
+// Vertical pass + conversion, one thread per network input pixel (x, y). Rows come from the
 // horizontal scratch, or straight from the pixels when the width did not change.
 template <typename T>
-__global__ void verticalPadKernel(const uint8_t* pixels, const float* scratch, PreprocessPlan plan, T* out) {
+__global__ void verticalKernel(const uint8_t* pixels, const float* scratch, PreprocessPlan plan, T* out) {
   size_t index = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  size_t plane = static_cast<size_t>(plan.paddedWidth) * plan.paddedHeight;
+  size_t plane = static_cast<size_t>(plan.networkWidth) * plan.networkHeight;
   if (index >= plane) return;
-  int x = static_cast<int>(index % plan.paddedWidth);
-  int y = static_cast<int>(index / plan.paddedWidth);
-  int sx = px::replicateIndex(x, plan.resizedWidth);
-  int sy = px::replicateIndex(y, plan.resizedHeight);
+  int x = static_cast<int>(index % plan.networkWidth);
+  int y = static_cast<int>(index / plan.networkWidth);
   const bool fromScratch = scratch != nullptr;
-  const int rowWidth = plan.resizedWidth;  // equals plan.width when reading pixels
+  const int rowWidth = plan.networkWidth;  // equals plan.width when reading pixels
   for (int c = 0; c < 3; ++c) {
     auto load = [&](int64_t row) {
-      return fromScratch ? scratch[(static_cast<size_t>(c) * plan.height + row) * rowWidth + sx]
-                         : px::normalizePixel(pixels[(static_cast<size_t>(row) * plan.width + sx) * plan.channels + c]);
+      return fromScratch ? scratch[(static_cast<size_t>(c) * plan.height + row) * rowWidth + x]
+                         : px::normalizePixel(pixels[(static_cast<size_t>(row) * plan.width + x) * plan.channels + c]);
     };
     float value;
-    if (plan.resizedHeight == plan.height) {
-      value = load(sy);
+    if (plan.networkHeight == plan.height) {
+      value = load(y);
     } else {
-      value = resampleAa(px::aaAxis(plan.height, plan.resizedHeight), sy, load);
+      value = resampleAa(px::aaAxis(plan.height, plan.networkHeight), y, load);
     }
     storeValue(out, c * plane + index, value);
   }
 }
 
+// One output pixel from the prediction resized to the input size. Nearest: torch NEAREST_EXACT.
+// Bilinear: the antialiased separable resize, each vertical tap's row value computed exactly as the
+// host's horizontal pass computes it (same taps, same order), so the results are bit-identical.
 template <typename In>
 __global__ void postprocessKernel(const In* prediction, PostprocessPlan plan, float* out) {
   size_t index = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= static_cast<size_t>(plan.outputWidth) * plan.outputHeight) return;
   int x = static_cast<int>(index % plan.outputWidth);
   int y = static_cast<int>(index / plan.outputWidth);
-  const size_t plane = static_cast<size_t>(plan.paddedWidth) * plan.paddedHeight;
-  auto unit = [&](int c, int sy, int sx) {
-    return px::toUnit(loadValue(prediction, c * plane + static_cast<size_t>(sy) * plan.paddedWidth + sx));
+  const size_t plane = static_cast<size_t>(plan.predictionWidth) * plan.predictionHeight;
+  auto unit = [&](int c, int64_t sy, int64_t sx) {
+    return px::toUnit(loadValue(prediction, c * plane + static_cast<size_t>(sy) * plan.predictionWidth + sx));
   };
   float p[3];
   if (plan.resample == Resample::Bilinear) {
-    px::LinearTap ty = px::linearTap(y, plan.resizedHeight, plan.outputHeight);
-    px::LinearTap tx = px::linearTap(x, plan.resizedWidth, plan.outputWidth);
+    const bool resizeX = plan.outputWidth != plan.predictionWidth;
+    const bool resizeY = plan.outputHeight != plan.predictionHeight;
+    px::AaAxis axisX = px::aaAxis(plan.predictionWidth, plan.outputWidth);
+    px::AaAxis axisY = px::aaAxis(plan.predictionHeight, plan.outputHeight);
     for (int c = 0; c < 3; ++c) {
-      p[c] = px::bilinearBlend(ty, tx, unit(c, ty.i0, tx.i0), unit(c, ty.i0, tx.i1), unit(c, ty.i1, tx.i0),
-                               unit(c, ty.i1, tx.i1));
+      auto row = [&](int64_t sy) {
+        return resizeX ? resampleAa(axisX, x, [&](int64_t sx) { return unit(c, sy, sx); }) : unit(c, sy, x);
+      };
+      p[c] = resizeY ? resampleAa(axisY, y, row) : row(y);
     }
   } else {
-    int sy = px::nearestIndex(y, plan.resizedHeight, plan.outputHeight);
-    int sx = px::nearestIndex(x, plan.resizedWidth, plan.outputWidth);
+    int sy = px::nearestExactIndex(y, plan.predictionHeight, plan.outputHeight);
+    int sx = px::nearestExactIndex(x, plan.predictionWidth, plan.outputWidth);
     for (int c = 0; c < 3; ++c) p[c] = unit(c, sy, sx);
   }
   px::storePrediction(plan.task == Task::Normal, p[0], p[1], p[2], out, index);
@@ -175,24 +180,24 @@ void checkLaunch() { LOTUS_CUDA_CHECK(cudaGetLastError()); }
 }  // namespace
 
 size_t preprocessScratchElements(const PreprocessPlan& plan) {
-  return plan.resizedWidth == plan.width ? 0 : static_cast<size_t>(3) * plan.height * plan.resizedWidth;
+  return plan.networkWidth == plan.width ? 0 : static_cast<size_t>(3) * plan.height * plan.networkWidth;
 }
 
 void launchPreprocess(const PreprocessPlan& plan, const uint8_t* pixels, float* scratch, void* out, DType outType,
                       cudaStream_t stream) {
   const float* rows = nullptr;
-  if (plan.resizedWidth != plan.width) {
-    size_t count = static_cast<size_t>(plan.resizedWidth) * plan.height;
+  if (plan.networkWidth != plan.width) {
+    size_t count = static_cast<size_t>(plan.networkWidth) * plan.height;
     horizontalAaKernel<<<blocksFor(count), kBlock, 0, stream>>>(pixels, plan.width, plan.height, plan.channels,
-                                                                plan.resizedWidth, scratch);
+                                                                plan.networkWidth, scratch);
     checkLaunch();
     rows = scratch;
   }
-  size_t plane = static_cast<size_t>(plan.paddedWidth) * plan.paddedHeight;
+  size_t plane = static_cast<size_t>(plan.networkWidth) * plan.networkHeight;
   if (outType == DType::Float16) {
-    verticalPadKernel<<<blocksFor(plane), kBlock, 0, stream>>>(pixels, rows, plan, static_cast<__half*>(out));
+    verticalKernel<<<blocksFor(plane), kBlock, 0, stream>>>(pixels, rows, plan, static_cast<__half*>(out));
   } else {
-    verticalPadKernel<<<blocksFor(plane), kBlock, 0, stream>>>(pixels, rows, plan, static_cast<float*>(out));
+    verticalKernel<<<blocksFor(plane), kBlock, 0, stream>>>(pixels, rows, plan, static_cast<float*>(out));
   }
   checkLaunch();
 }

@@ -12,17 +12,17 @@
 
 namespace lotus {
 
-// Scratch floats the preprocess needs (the horizontal pass's [3][height][resizedWidth]); 0 when the
+// Scratch floats the preprocess needs (the horizontal pass's [3][height][networkWidth]); 0 when the
 // width is unchanged and the pixels are read directly.
 size_t preprocessScratchElements(const PreprocessPlan& plan);
 
-// pixels: device HWC RGB8/RGBA8 (plan.pixelBytes()); out: [1, 3, paddedHeight, paddedWidth] of
+// pixels: device HWC RGB8/RGBA8 (plan.pixelBytes()); out: [1, 3, networkHeight, networkWidth] of
 // `outType` (the engine's `image` input). Throws lotus::Error (ERR_LOTUS_CUDA) if a launch fails.
 void launchPreprocess(const PreprocessPlan& plan, const uint8_t* pixels, float* scratch, void* out, DType outType,
                       cudaStream_t stream);
 
-// prediction: device [1, 3, paddedHeight, paddedWidth] of `predictionType`; out: device float32,
-// plan.outputElements() (depth H*W or interleaved normals H*W*3).
+// prediction: device [1, 3, predictionHeight, predictionWidth] of `predictionType`; out: device float32,
+// plan.outputElements() (depth H*W, or normals H*W*3: interleaved p in [0, 1]).
 void launchPostprocess(const PostprocessPlan& plan, const void* prediction, DType predictionType, float* out,
                        cudaStream_t stream);
 

@@ -84,11 +84,10 @@ LOTUS_HD Size2 processingSize(int width, int height, int resolution) {
   return {w < 1 ? 1 : w, h < 1 ? 1 : h};
 }
 
-// Next multiple of `multiple` (>= 1) at or above `size`.
-LOTUS_HD int paddedSize(int size, int multiple) { return (size + multiple - 1) / multiple * multiple; }
-
-// Edge replication: a padded row/column reads the last real one.
-LOTUS_HD int replicateIndex(int index, int size) { return index < size ? index : size - 1; }
+// The network's prediction for a network input of `size` pixels along one side: the VAE encodes
+// floor(size / f) latents (f = 8, its downscale factor) and decodes f times that. pipeline.py
+// never pads: it hands any size to the VAE and resizes this prediction back to the input size.
+LOTUS_HD int predictionSize(int size, int factor) { return size / factor * factor; }
 
 // ---- step 1: rgb8 / 127.5 - 1 (torch CPU divides, it does not multiply by the reciprocal) ----
 LOTUS_HD float normalizePixel(unsigned char value) { return sub(div(static_cast<float>(value), 127.5f), 1.0f); }
@@ -156,81 +155,37 @@ LOTUS_HD float aaWeight(const AaAxis& axis, const AaTaps& taps, int64_t j) {
   return taps.totalWeight != 0.0f ? div(w, taps.totalWeight) : w;
 }
 
-// ---- step 6: nearest (torch nearest_idx, float32) ----
-LOTUS_HD int nearestIndex(int dst, int inSize, int outSize) {
-  if (outSize == inSize) return dst;
-  if (outSize == 2 * inSize) return dst >> 1;
-  float scale = static_cast<float>(inSize) / static_cast<float>(outSize);
-  int64_t src = static_cast<int64_t>(floorf(mul(static_cast<float>(dst), scale)));
+// ---- step 6: resize back with "nearest", which Lotus maps to torchvision NEAREST_EXACT ----
+// (utils/image_utils.py get_tv_resample_method). torch nearest_neighbor_exact_compute_source_index:
+// floorf((dst + 0.5) * scale), the product in double and rounded to float by floorf's argument,
+// with scale = (float)in / out.
+LOTUS_HD int nearestExactIndex(int dst, int inSize, int outSize) {
+  float scale = div(static_cast<float>(inSize), static_cast<float>(outSize));
+  double position = dmul(static_cast<double>(dst) + 0.5, static_cast<double>(scale));
+  int64_t src = static_cast<int64_t>(floorf(static_cast<float>(position)));
   return static_cast<int>(min64(src, static_cast<int64_t>(inSize) - 1));
 }
 
-// ---- step 6 option: bilinear, align_corners=False, no antialias (torch compute_source_index_and_lambda) ----
-struct LinearTap {
-  int i0;
-  int i1;
-  float w0;
-  float w1;
-};
-LOTUS_HD LinearTap linearTap(int dst, int inSize, int outSize) {
-  LinearTap tap;
-  if (inSize == outSize) {  // torch copies when sizes are equal (weights 1, 0)
-    tap.i0 = tap.i1 = dst;
-    tap.w0 = 1.0f;
-    tap.w1 = 0.0f;
-    return tap;
-  }
-  float scale = static_cast<float>(inSize) / static_cast<float>(outSize);
-  float real = sub(mul(scale, add(static_cast<float>(dst), 0.5f)), 0.5f);
-  if (real < 0.0f) real = 0.0f;
-  int64_t index = static_cast<int64_t>(real);
-  int64_t last = static_cast<int64_t>(inSize) - 1;
-  if (index > last) index = last;
-  float lambda = sub(real, static_cast<float>(index));
-  lambda = lambda < 0.0f ? 0.0f : (lambda > 1.0f ? 1.0f : lambda);
-  tap.i0 = static_cast<int>(index);
-  tap.i1 = static_cast<int>(index < last ? index + 1 : index);
-  tap.w0 = sub(1.0f, lambda);
-  tap.w1 = lambda;
-  return tap;
-}
-// torch's 2-D order: h0 * (w0 * x00 + w1 * x01) + h1 * (w0 * x10 + w1 * x11)
-LOTUS_HD float bilinearBlend(const LinearTap& ty, const LinearTap& tx, float x00, float x01, float x10, float x11) {
-  float top = add(mul(tx.w0, x00), mul(tx.w1, x01));
-  float bottom = add(mul(tx.w0, x10), mul(tx.w1, x11));
-  return add(mul(ty.w0, top), mul(ty.w1, bottom));
-}
-
 // ---- step 5, 7 ----
+// diffusers VaeImageProcessor.denormalize: (y * 0.5 + 0.5).clamp(0, 1).
 LOTUS_HD float toUnit(float y) {
-  float p = add(mul(y, 0.5f), 0.5f);  // torch: y / 2 + 0.5; /2 and *0.5 are both exact
+  float p = add(mul(y, 0.5f), 0.5f);
   // clamp(0, 1) keeps NaN as NaN like torch
   return p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
 }
+// infer.py: pred.mean(axis=-1) in float32, summed in channel order.
 LOTUS_HD float depthMean(float p0, float p1, float p2) { return div(add(add(p0, p1), p2), 3.0f); }
 
-struct Normal3 {
-  float x, y, z;
-};
-LOTUS_HD Normal3 unitNormal(float p0, float p1, float p2) {
-  float n0 = sub(mul(2.0f, p0), 1.0f);
-  float n1 = sub(mul(2.0f, p1), 1.0f);
-  float n2 = sub(mul(2.0f, p2), 1.0f);
-  float length = sqrt_rn(add(add(mul(n0, n0), mul(n1, n1)), mul(n2, n2)));
-  float d = length > 1e-6f ? length : 1e-6f;
-  return {div(n0, d), div(n1, d), div(n2, d)};
-}
-
-// One output pixel from the decoded p (step 7): depth writes 1 value, normals 3 (HWC).
+// One output pixel from the decoded p (step 7): depth writes the channel mean, normals the three
+// channels of p itself (HWC), as infer.py saves them; unit vectors are derived from them in lib/.
 LOTUS_HD void storePrediction(bool normals, float p0, float p1, float p2, float* out, size_t pixel) {
   if (!normals) {
     out[pixel] = depthMean(p0, p1, p2);
     return;
   }
-  Normal3 n = unitNormal(p0, p1, p2);
-  out[pixel * 3] = n.x;
-  out[pixel * 3 + 1] = n.y;
-  out[pixel * 3 + 2] = n.z;
+  out[pixel * 3] = p0;
+  out[pixel * 3 + 1] = p1;
+  out[pixel * 3 + 2] = p2;
 }
 
 // ---- step 8: colormap index (matplotlib Colormap.__call__ on float32 input, N = 256) ----

@@ -95,6 +95,12 @@ def make_tiny(out_dir, mode="generation", seed=0):
                   timestep_spacing="trailing").save_pretrained(os.path.join(out_dir, "scheduler"))
 
     pipe_cls = "LotusGPipeline" if mode == "generation" else "LotusDPipeline"
+    _write_model_index(out_dir, pipe_cls)
+    _calibrate_output_range(out_dir)
+    return out_dir
+
+
+def _write_model_index(out_dir, pipe_cls):
     with open(os.path.join(out_dir, "model_index.json"), "w") as f:
         json.dump({"_class_name": pipe_cls, "_diffusers_version": "0.30.0",
                    "scheduler": ["diffusers", "DDIMScheduler"],
@@ -105,7 +111,30 @@ def make_tiny(out_dir, mode="generation", seed=0):
                    # Read by the exporter (lotus.random_weights) and bench_pytorch.py: benchmarks
                    # and the CLI say that these weights are random.
                    "_lotus_random_weights": True}, f, indent=2)
-    return out_dir
+
+
+# Largest |prediction| the calibrated decoder gives on the calibration image.
+OUTPUT_RANGE = 1.2
+
+
+@torch.no_grad()
+def _calibrate_output_range(out_dir):
+    """Scale the VAE decoder's conv_out so that predictions span about [-1.2, 1.2], as a trained
+    Lotus decoder's do. Random weights otherwise give |y| of 5 to 20: nearly every pixel clamps to
+    0 or 1 (tests would compare little), and float rounding upstream grows with that scale."""
+    from .checkpoint import load_checkpoint
+    from .graph import LotusGraph
+
+    graph = LotusGraph(load_checkpoint(out_dir)).eval()
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 128), indexing="ij")
+    image = torch.stack([x, y, x * y])[None]
+    noise = torch.randn(1, 4, 12, 16, generator=torch.Generator().manual_seed(0))
+    prediction = graph(image, noise) if graph.generation else graph(image)
+    scale = OUTPUT_RANGE / float(prediction.abs().max())
+    vae = graph.vae
+    vae.decoder.conv_out.weight.mul_(scale)
+    vae.decoder.conv_out.bias.mul_(scale)
+    vae.save_pretrained(os.path.join(out_dir, "vae"))
 
 
 @torch.no_grad()

@@ -51,6 +51,8 @@ export interface ModelSpec {
   metadata?: Record<string, string>;
   /** Bytes of a dummy initializer, to check that large fields are skipped, not read. */
   initializerBytes?: number;
+  /** int64 constants (1-D), e.g. Slice bounds. */
+  int64Initializers?: Record<string, number[]>;
   irVersion?: number;
 }
 
@@ -61,6 +63,11 @@ export function onnxModel(spec: ModelSpec): Buffer {
   const initializer = spec.initializerBytes
     ? [bytesField(5, message(intField(1, spec.initializerBytes / 4), intField(2, 1), bytesField(8, 'unused_weight'), bytesField(9, Buffer.alloc(spec.initializerBytes))))]
     : [];
+  for (const [name, values] of Object.entries(spec.int64Initializers ?? {})) {
+    const raw = Buffer.alloc(8 * values.length);
+    values.forEach((v, i) => raw.writeBigInt64LE(BigInt(v), 8 * i));
+    initializer.push(bytesField(5, message(intField(1, values.length), intField(2, 7), bytesField(8, name), bytesField(9, raw))));
+  }
   const graph = message(
     ...nodes,
     bytesField(2, 'test_graph'),
@@ -97,9 +104,10 @@ export function lotusMetadata(overrides: Record<string, string | undefined> = {}
 }
 
 /**
- * A runnable "identity Lotus": prediction = image, so the pipeline's output is exactly the pre- and
- * post-processing (depth = mean over channels of clamp(x / 2 + 0.5)). G variants take an unused noise
- * input whose value reaches the output through `noiseGain` (0 keeps identity).
+ * A runnable "identity Lotus": prediction = image cropped to 8 * floor(H / 8) x 8 * floor(W / 8), the
+ * size a Lotus network's VAE gives back, so the pipeline's output is exactly the pre- and
+ * post-processing (depth = mean over channels of clamp(x / 2 + 0.5)). G variants take an unused
+ * noise input.
  */
 export function identityLotusModel(options: { task?: 'depth' | 'normal'; mode?: 'generation' | 'regression'; metadata?: Record<string, string | undefined> } = {}): Buffer {
   const mode = options.mode ?? 'regression';
@@ -107,8 +115,15 @@ export function identityLotusModel(options: { task?: 'depth' | 'normal'; mode?: 
   if (mode === 'generation') inputs.push({ name: 'noise', dims: ['N', 4, 'h', 'w'] });
   return onnxModel({
     inputs,
-    outputs: [{ name: 'prediction' }],
-    nodes: [{ op: 'Identity', inputs: ['image'], outputs: ['prediction'] }],
+    outputs: [{ name: 'prediction', dims: ['N', 3, 'PH', 'PW'] }],
+    int64Initializers: { two: [2], four: [4], eight: [8], zeros: [0, 0], spatial: [2, 3] },
+    nodes: [
+      { op: 'Shape', inputs: ['image'], outputs: ['shape'] },
+      { op: 'Slice', inputs: ['shape', 'two', 'four'], outputs: ['hw'] },
+      { op: 'Div', inputs: ['hw', 'eight'], outputs: ['latent'] },
+      { op: 'Mul', inputs: ['latent', 'eight'], outputs: ['decoded'] },
+      { op: 'Slice', inputs: ['image', 'zeros', 'decoded', 'spatial'], outputs: ['prediction'] },
+    ],
     metadata: lotusMetadata({ 'lotus.task': options.task ?? 'depth', 'lotus.mode': mode, ...options.metadata }),
   });
 }
