@@ -139,9 +139,7 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       await until('a quarter of the jobs done', () => completionsByJob(workers).size >= JOBS / 4, 120_000, 20);
       victim.child.kill('SIGKILL');
       await victim.exited;
-      const finished = new Set(events(victim, 'completed').map((e) => e.jobId as string));
-      const orphans = events(victim, 'active').map((e) => e.jobId as string).filter((id) => !finished.has(id));
-      expect(orphans.length, 'the killed worker had jobs in flight').toBeGreaterThan(0);
+      const victimStarted = new Set(events(victim, 'active').map((e) => e.jobId as string));
 
       const { code, doc } = await jsonResult(run, 180_000);
       const summary = doc as unknown as SubmitDoc;
@@ -150,14 +148,18 @@ describeRedis('queue faults (real redis-server and worker processes)', () => {
       await logsCaughtUp(workers, (byJob) => summary.jobs.every((j) => j.worker === 'w0' || byJob.has(j.id)));
       const byJob = completionsByJob(workers);
       for (const [id, by] of byJob) expect(by, `job ${id} completed once`).toHaveLength(1);
+      // Jobs the killed worker had started and not completed (in Redis: a completion it recorded
+      // just before dying counts as its own, even if its log line was lost with it).
       const results = new Map(summary.jobs.map((j) => [j.id, j]));
+      const orphans = [...victimStarted].filter((id) => results.get(id)!.worker !== 'w0');
+      expect(orphans.length, 'the killed worker had jobs in flight').toBeGreaterThan(0);
       for (const id of orphans) {
         // Recovered by a survivor (its stalled checker put the job back), completed there.
-        const w = results.get(id)!.worker;
-        expect(w === 'w1' || w === 'w2', `orphan ${id} completed by ${w}`).toBe(true);
         const completion = [...events(workers[1]!, 'completed'), ...events(workers[2]!, 'completed')].find((e) => e.jobId === id);
         expect(completion?.attempt, `orphan ${id} ran again`).toBeGreaterThanOrEqual(2);
       }
+      const unlogged = [...victimStarted].filter((id) => results.get(id)!.worker === 'w0' && !byJob.has(id));
+      expect(unlogged.length, 'completions the killed worker recorded but did not log').toBeLessThanOrEqual(2);
       const stalled = [...events(workers[1]!, 'stalled'), ...events(workers[2]!, 'stalled')].map((e) => e.jobId);
       for (const id of orphans) expect(stalled).toContain(id);
       // Every job's result names a worker; jobs of the survivors have their completion logged.
