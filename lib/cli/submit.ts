@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { jobKey, writeFileAtomic } from '../queue/atomic-write';
 import type { JobFailureCode } from '../queue/errors';
-import { DEFAULT_FORMATS, FORMATS, SUFFIX, type OutputFormat, type QueueTask } from '../queue/formats';
+import { DEFAULT_FORMATS, FORMATS, type OutputFormat, type QueueTask } from '../queue/formats';
 import { openQueueProducer } from '../queue/index';
 import type { JobOutcome } from '../queue/producer';
 import { returnedOutput, type JobRequest } from '../queue/request';
@@ -12,7 +12,8 @@ import {
   choiceListOption, choiceOption, flag, intOption, parse, requireString, stringOption, UsageError,
 } from './args';
 import { printJson } from './common';
-import { expandInputs, findCollision, outputDir, stem } from './inputs';
+import { expandInputs, findCollision } from './inputs';
+import { checkOutputs, outputsOf, type PlannedOutput } from './output-files';
 import { ProgressBar } from './progress';
 
 const COMMAND = 'submit';
@@ -30,6 +31,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
     return: { type: 'boolean' },
     wait: { type: 'boolean' },
     'no-wait': { type: 'boolean' },
+    overwrite: { type: 'boolean' },
     attempts: { type: 'string' },
     backoff: { type: 'string' },
     seed: { type: 'string' },
@@ -63,15 +65,18 @@ export async function submitCommand(argv: string[]): Promise<number> {
   if (collision) {
     throw new UsageError(`${collision[0]} and ${collision[1]} would write the same output files; use --out per folder`, COMMAND);
   }
-  if (out !== undefined) await fs.promises.mkdir(out, { recursive: true });
+  // As `lotus depth`: never an input as an output, existing outputs only with --overwrite (a job's
+  // own retries replace its outputs regardless: that is what makes them idempotent).
+  const plan = new Map<string, PlannedOutput[]>(files.map((file) => [file, outputsOf(task, file, formats, out)]));
+  await checkOutputs(plan, flag(values, 'overwrite'));
   const options = {
     ...(seed !== undefined ? { seed } : {}),
     ...(processingResolution !== undefined ? { processingResolution } : {}),
     ...(outputResample !== undefined ? { outputResample } : {}),
   };
   /** Where each input's outputs go, by format. */
-  const targets = files.map((file) => Object.fromEntries(formats.map((format) => [
-    format, path.resolve(outputDir(file, out), stem(file) + SUFFIX[task][format]!),
+  const targets = files.map((file) => Object.fromEntries(plan.get(file)!.map(({ format, target }) => [
+    format, path.resolve(target),
   ])) as Record<OutputFormat, string>);
   const requests: JobRequest[] = [];
   for (const [i, file] of files.entries()) {

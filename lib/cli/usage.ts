@@ -165,6 +165,7 @@ Options:
   --return                        workers return the outputs in the job result and submit writes
                                   them (no shared filesystem needed for outputs)
   --wait / --no-wait              wait for the jobs (default) or exit once they are enqueued
+  --overwrite                     replace existing output files (without it, existing ones are an error)
   --attempts <N>                  attempts per job for transient failures (default: 3)
   --backoff <ms>                  first retry delay, doubling each attempt (default: 1000)
   --processing-resolution <N>     long edge the network sees; 0 = input size (default: worker's)

@@ -1,5 +1,5 @@
-// Output formats a job can ask for, per task, the file-name suffixes `lotus depth|normal` use for
-// them, and the encoding of a result into each (the public result methods).
+// Output formats a job can ask for, per task, and the encoding of a result into each (the public
+// result methods, as `lotus depth|normal` writes them).
 import type { DepthResult, NormalResult } from '../estimator/results';
 
 export type QueueTask = 'depth' | 'normal';
@@ -15,12 +15,6 @@ export const FORMATS: { readonly [T in QueueTask]: readonly OutputFormat[] } = {
 export const DEFAULT_FORMATS: { readonly [T in QueueTask]: readonly OutputFormat[] } = {
   depth: ['npy', 'color'],
   normal: ['npy', 'png'],
-};
-
-/** `<stem><suffix>`: the names `lotus depth|normal` write, so both commands produce the same files. */
-export const SUFFIX: { readonly [T in QueueTask]: Readonly<Partial<Record<OutputFormat, string>>> } = {
-  depth: { npy: '_depth.npy', png16: '_depth16.png', color: '_depth_color.png' },
-  normal: { npy: '_normal.npy', png: '_normal.png' },
 };
 
 export async function encodeResult(result: DepthResult | NormalResult, format: OutputFormat): Promise<Buffer> {

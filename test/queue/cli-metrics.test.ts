@@ -1,7 +1,9 @@
 // The queue commands' argument errors (no Redis needed: they fail before connecting) and the
 // worker's Prometheus endpoint.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -47,6 +49,22 @@ describe('queue commands: argument errors', () => {
     const run = await lotus(['queue-stats', '--redis', 'http://127.0.0.1:1', '--queue', 'q']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/ERR_LOTUS_INVALID_ARGUMENT: options\.redis: expected a redis:\/\/ or rediss:\/\/ URL/);
+  });
+
+  test('submit refuses to replace existing outputs without --overwrite, before connecting', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lotus-submit-out-'));
+    try {
+      fs.writeFileSync(path.join(out, 'gradient-64x48_depth_color.png'), 'earlier');
+      const run = await lotus(['submit', IMAGE, '--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--out', out]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/EEXIST: output files exist: .*gradient-64x48_depth_color\.png; pass --overwrite/);
+      // With --overwrite the check passes and the (unreachable) Redis is the next error.
+      const again = await lotus(['submit', IMAGE, '--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--out', out, '--overwrite']);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/ERR_LOTUS_QUEUE: cannot reach Redis/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 
   test('an unreachable Redis fails within the connect timeout (ERR_LOTUS_QUEUE)', async () => {
