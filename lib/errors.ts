@@ -10,7 +10,8 @@ export type LotusErrorCode =
   | 'ERR_LOTUS_TENSORRT'
   | 'ERR_LOTUS_DISPOSED'
   | 'ERR_LOTUS_ENGINE_CACHE'
-  | 'ERR_LOTUS_INTERNAL';
+  | 'ERR_LOTUS_INTERNAL'
+  | 'ERR_LOTUS_QUEUE';
 
 export class LotusError extends Error {
   readonly code: LotusErrorCode;
@@ -95,6 +96,13 @@ export class EngineCacheError extends LotusError {
 export class InternalError extends LotusError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_LOTUS_INTERNAL', message, options);
+  }
+}
+
+/** The job queue (Redis) cannot be reached or did not answer in time (lib/queue). */
+export class QueueError extends LotusError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_LOTUS_QUEUE', message, options);
   }
 }
 

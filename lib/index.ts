@@ -29,9 +29,12 @@ export {
   InvalidArgumentError,
   LotusError,
   ModelError,
+  QueueError,
   TensorRTError,
 } from './errors';
 export type { LotusErrorCode } from './errors';
 export { decodeNpy, encodeNpy } from './io/npy';
 export type { Npy, NpyArray } from './io/npy';
 export { native } from './addon/load';
+// Distributed work queue on Redis (BullMQ, loaded on first use): docs/queue.md.
+export * from './queue/index';

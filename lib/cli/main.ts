@@ -8,7 +8,10 @@ import { buildCommand } from './build';
 import { exportCommand } from './export';
 import { infoCommand } from './info';
 import { depthCommand, normalCommand } from './predict';
+import { queueStatsCommand } from './queue-stats';
+import { submitCommand } from './submit';
 import { COMMANDS, usage } from './usage';
+import { workerCommand } from './worker';
 
 export type CommandFn = (argv: string[]) => Promise<number>;
 
@@ -19,6 +22,9 @@ const COMMAND_FNS: Record<string, CommandFn> = {
   info: infoCommand,
   bench: benchCommand,
   export: exportCommand,
+  worker: workerCommand,
+  submit: submitCommand,
+  'queue-stats': queueStatsCommand,
 };
 
 function lookup(command: string): CommandFn {

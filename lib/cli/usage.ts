@@ -11,6 +11,9 @@ Commands:
   info                       show GPUs, driver, CUDA, TensorRT and cached engines
   bench                      measure latency and throughput (optionally against PyTorch)
   export  <checkpoint>       export a Lotus checkpoint to FP16 and FP32 ONNX models (needs Python)
+  worker                     take jobs from a Redis queue (BullMQ) and run them
+  submit  <image|folder>...  enqueue jobs, wait for them with a progress bar
+  queue-stats                queue depth, workers, jobs/s and failures by reason
 
 Run "lotus <command> --help" for a command's options.`;
 
@@ -116,6 +119,74 @@ Options:
 
 Exit codes: 0 done, 2 bad arguments, 3 no usable Python, 4 no venv/pip, 5 no network,
 6 pip failed, 7 the export or its validation failed.`;
+const WORKER = `Usage: lotus worker --redis <url> --queue <name> --model <onnx> [options]
+
+Takes depth/normal jobs from a Redis queue (BullMQ) and runs them, --concurrency at a time,
+until SIGTERM/SIGINT: the first signal finishes the jobs in flight, a second hands them back.
+Run one per GPU, on any number of machines (docs/queue.md).
+
+Options:
+  --redis <url>                   redis:// or rediss:// URL (required)
+  --queue <name>                  queue name (required; one queue per model)
+  --model <onnx>                  Lotus model exported to ONNX (required)
+  --backend <auto|tensorrt|cpu>   inference backend (default: auto)
+  --concurrency <N>               jobs in flight at once (default: 2)
+  --processing-resolution <N>     default for jobs that do not set it (default: model's, 768)
+  --cpu-threads <N>               onnxruntime intra-op threads (CPU backend)
+  --device <N>                    CUDA device index (TensorRT backend; default: 0)
+  --cache-dir <dir>               TensorRT engine cache folder
+  --metrics-port <P>              serve Prometheus metrics on http://<host>:<P>/metrics
+  --metrics-host <host>           address for the metrics server (default: 127.0.0.1)
+  --lock-duration <ms>            a worker silent this long is presumed dead (default: 30000)
+  --stalled-interval <ms>         how often to look for jobs of dead workers (default: 30000)
+  --max-stalled <N>               recoveries a job gets before it fails (default: 1)
+  --max-input-bytes <N>           largest input image (default: 16 MiB)
+  --max-result-bytes <N>          largest outputs returned in a job result (default: 16 MiB)
+  --input-root <dir>              accept input paths only inside this folder
+  --output-root <dir>             write outputs only inside this folder
+  --shutdown-timeout <s>          wait this long for jobs in flight on SIGTERM (default: 30)
+  --name <name>                   worker name on jobs and results (default: host:pid)
+  --log <text|json>               text status lines on stderr, or one JSON event per line on stdout
+  -h, --help                      show this help`;
+
+const SUBMIT = `Usage: lotus submit <image|folder>... --redis <url> --queue <name> [options]
+
+Enqueues one job per image, shows a progress bar and prints a summary (failures with reasons).
+Exit code 0 only when every job completed. Outputs have the names "lotus depth|normal" writes.
+
+Options:
+  --redis <url>                   redis:// or rediss:// URL (required)
+  --queue <name>                  queue name (required)
+  --task <depth|normal>           the task of the workers' model (default: depth)
+  --out <dir>                     output folder (default: next to each input image)
+  --format <list>                 depth: npy,png16,color; normal: npy,png (default: npy,color / npy,png)
+  --inline                        send the image bytes in the job (default: its absolute path,
+                                  which the workers must be able to read)
+  --return                        workers return the outputs in the job result and submit writes
+                                  them (no shared filesystem needed for outputs)
+  --wait / --no-wait              wait for the jobs (default) or exit once they are enqueued
+  --overwrite                     replace existing output files (without it, existing ones are an error)
+  --attempts <N>                  attempts per job for transient failures (default: 3)
+  --backoff <ms>                  first retry delay, doubling each attempt (default: 1000)
+  --processing-resolution <N>     long edge the network sees; 0 = input size (default: worker's)
+  --output-resample <nearest|bilinear>  resize of the prediction back to the input size
+  --seed <N>                      noise seed for generative (G) models (default: 0)
+  --timeout <s>                   stop waiting after this long (pending jobs count as not done)
+  --json                          print one JSON document with every job's outcome
+  -h, --help                      show this help`;
+
+const QUEUE_STATS = `Usage: lotus queue-stats --redis <url> --queue <name> [options]
+
+Jobs by state, connected workers, jobs per second (now and over the last minutes) and
+failures grouped by reason.
+
+Options:
+  --redis <url>         redis:// or rediss:// URL (required)
+  --queue <name>        queue name (required)
+  --sample <ms>         window over which the current rate is measured; 0 skips it (default: 2000)
+  --scan-failed <N>     group the newest N failed jobs by reason (default: 1000)
+  --json                print one JSON document
+  -h, --help            show this help`;
 
 const TEXTS: Record<string, string> = {
   depth: PREDICT('depth'),
@@ -124,6 +195,9 @@ const TEXTS: Record<string, string> = {
   info: INFO,
   bench: BENCH,
   export: EXPORT,
+  worker: WORKER,
+  submit: SUBMIT,
+  'queue-stats': QUEUE_STATS,
 };
 
 export function usage(command?: string): string {
