@@ -2,7 +2,7 @@
 // (upload -> preprocess kernel -> enqueueV3 -> postprocess kernel -> download, one lane per request).
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, fromNativeError } from '../errors';
 import { defaultCacheDir, EngineCache, type EngineBuildSettings, type EngineEnvironment } from '../cache/engine-cache';
-import { deviceInfo, tensorrtInfo } from '../addon/info';
+import { deviceInfo, tensorrtInfo, type DeviceInfo, type TensorRTInfo } from '../addon/info';
 import type { ModelInfo } from '../model/metadata';
 import { native } from '../addon/load';
 import type { ProfileSize, TensorRTOptions } from '../estimator/options';
@@ -82,11 +82,12 @@ export function checkFitsProfile(profile: NativeShapeProfile, images: readonly R
   }
 }
 
-/** What the plan is valid for: plugin, libnvinfer, GPU and CUDA runtime (part of the cache key). */
-export function engineEnvironment(device: number): EngineEnvironment {
-  const trt = tensorrtInfo();
+/**
+ * What the plan is valid for (part of the cache key): plugin, libnvinfer, the GPU model (name,
+ * compute capability, SM count; not its UUID: identical GPUs share one engine) and the CUDA runtime.
+ */
+export function environmentFor(trt: TensorRTInfo, devices: DeviceInfo, device: number): EngineEnvironment {
   if (!trt.available) throw new BackendUnavailableError(`TensorRT is unavailable: ${trt.reason}`);
-  const devices = deviceInfo();
   if (!devices.usable) throw new BackendUnavailableError(`no usable CUDA device: ${devices.reason}`);
   const gpu = devices.devices.find((d) => d.index === device);
   if (!gpu) {
@@ -96,10 +97,14 @@ export function engineEnvironment(device: number): EngineEnvironment {
     pluginVersion: trt.compiledVersion ?? 'unknown',
     libraryVersion: trt.libraryVersion ?? 'unknown',
     gpuName: gpu.name,
-    gpuUuid: gpu.uuid,
     computeCapability: gpu.computeCapability,
+    multiProcessorCount: gpu.multiProcessorCount,
     cudaRuntimeMajor: Math.floor(devices.cudaRuntimeVersion / 1000),
   };
+}
+
+export function engineEnvironment(device: number): EngineEnvironment {
+  return environmentFor(tensorrtInfo(), deviceInfo(), device);
 }
 
 export function buildSettings(model: ModelInfo, options: TensorRTOptions = {}): EngineBuildSettings {
