@@ -22,7 +22,6 @@ export interface NativeDeviceProperties {
   uuid: string;
   computeCapability: [number, number];
   totalMemory: number;
-  freeMemory: number;
   multiProcessorCount: number;
 }
 
@@ -41,7 +40,30 @@ export interface NativeDeviceInfo {
 }
 
 export const buildInfo: NativeBuildInfo;
+/**
+ * Runtime/driver versions and every visible device from driver attributes: no CUDA context is
+ * created on any GPU (a context costs hundreds of MiB and takes an EXCLUSIVE_PROCESS GPU). Free
+ * memory is not here: deviceMemory() reads it for one device, off the JS thread.
+ */
 export function deviceInfo(): NativeDeviceInfo;
+
+export interface NativeDeviceMemory {
+  device: number;
+  /** Bytes; null when unknown (`reason` says why). */
+  free: number | null;
+  total: number | null;
+  /** 'nvml': NVML (libnvidia-ml.so.1), no CUDA context; 'cuda': cudaMemGetInfo in the device's context. */
+  source: 'nvml' | 'cuda' | null;
+  reason: string | null;
+}
+
+/**
+ * One device's free memory, on a libuv pool thread (NVML start-up or a context start-up takes up to
+ * seconds). NVML first; without it, cudaMemGetInfo in the device's primary context, which this creates
+ * if the process has none there: ask for the device you use, or pass allowContext: false (then free
+ * is null without NVML). Rejects ERR_LOTUS_INVALID_ARGUMENT (`device`) for an index that does not exist.
+ */
+export function deviceMemory(device: number, options?: { allowContext?: boolean }): Promise<NativeDeviceMemory>;
 
 // ---- Shared pixel math on the host (native/core/pixel_math.h): the CPU backend's pre/post ----
 // Owned by the data-path work. Async: runs on the libuv pool, never on the event loop.

@@ -240,7 +240,7 @@ describe('EngineCache storage', () => {
     };
     const gpu = (index: number, name = 'NVIDIA H100 80GB HBM3', multiProcessorCount = 132): DeviceProperties => ({
       index, name, uuid: `GPU-${String(index).padStart(8, '0')}-1111-2222-3333-444444444444`,
-      computeCapability: [9, 0], totalMemory: 80 * 2 ** 30, freeMemory: 80 * 2 ** 30, multiProcessorCount,
+      computeCapability: [9, 0], totalMemory: 80 * 2 ** 30, multiProcessorCount,
     });
     const machine = (devices: DeviceProperties[]): DeviceInfo => ({
       cudaRuntimeVersion: 13000, cudaDriverVersion: 13000, driverRelease: '580.65.06',

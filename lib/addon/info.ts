@@ -1,5 +1,6 @@
 // deviceInfo() / tensorrtInfo(): what this machine offers, for diagnostics and backend choice.
-import type { NativeDeviceInfo, NativeDeviceProperties, NativeTensorRTInfo } from '../../binding';
+import type { NativeDeviceInfo, NativeDeviceMemory, NativeDeviceProperties, NativeTensorRTInfo } from '../../binding';
+import { fromNativeError } from '../errors';
 import { native } from './load';
 
 /** The device facts are the native ones as they are (binding.d.ts); lib only re-exports them. */
@@ -13,6 +14,22 @@ export function deviceInfo(): DeviceInfo {
   // A fresh object on every call (the addon builds it), so callers may keep or change it.
   return native().deviceInfo();
 }
+
+export type DeviceMemory = NativeDeviceMemory;
+
+/**
+ * Free and total memory of one device, read off the JS thread: from NVML when the driver's
+ * libnvidia-ml.so.1 loads (no CUDA context), else through the device's own CUDA context, which is
+ * created if this process has none there (`allowContext: false` returns free: null instead).
+ */
+export async function deviceMemory(device: number, options: { allowContext?: boolean } = {}): Promise<DeviceMemory> {
+  try {
+    return await native().deviceMemory(device, options);
+  } catch (error) {
+    throw fromNativeError(error);
+  }
+}
+
 
 function unavailable(reason: string): TensorRTInfo {
   return { available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null, onnxParser: { available: false, reason } };

@@ -61,6 +61,7 @@ Napi::Value UnavailablePromise(const Napi::CallbackInfo& info) {
 
 void InitDeviceInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfoBinding, "deviceInfo"));
+  exports.Set("deviceMemory", Napi::Function::New(env, UnavailablePromise, "deviceMemory"));
 }
 
 void InitTensorRT(Napi::Env env, Napi::Object exports) {
