@@ -274,6 +274,10 @@ export class GpuSession {
    */
   run(images: NativeGpuImage[], options: NativeGpuRunOptions): Promise<NativeGpuRunResult>;
   memoryStats(): NativeGpuMemoryStats;
-  /** Rejects new runs; runs in flight complete, then the GPU resources are freed. */
-  close(): void;
+  /**
+   * Rejects new runs; runs in flight complete, then the GPU resources are freed on a libuv pool
+   * thread, never on the event loop (a session garbage collected unclosed is torn down there too).
+   * Resolves once this session's reference is released, which frees everything when no run is in flight.
+   */
+  close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
-// Issue 12 items 15, 16 and 20 below the addon: native/tests/core_unit_tests.cc, built from the core
-// this `npm install` compiled (cmake --build build --target lotus_core_unit_tests) and run here.
+// Issue 12 items 14, 15, 16 and 20 below the addon: native/tests/core_unit_tests.cc, built from the
+// core this `npm install` compiled (cmake --build build --target lotus_core_unit_tests) and run here.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -49,6 +49,10 @@ describe.skipIf(skip !== '')(`core unit tests (native/tests/core_unit_tests.cc)$
 
   it('item 20: the lane\'s run counter saturates instead of overflowing', () => {
     expectAllOk(runTests('saturating-counter'));
+  });
+
+  it('item 14: GPU owners whose last reference goes on an offloading thread are destroyed on another thread', () => {
+    expectAllOk(runTests('offload/'));
   });
 
   const gpu = deviceInfo().usable;

@@ -249,9 +249,10 @@ export class TensorRTBackend implements Backend {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
-    // Runs in flight finish; queued ones reject with DisposedError. Then the GPU resources go.
+    // Runs in flight finish; queued ones reject with DisposedError. Then the GPU resources go, on a
+    // libuv pool thread (never the event loop).
     await this.lanes.idle();
-    session.close();
+    await session.close();
   }
 }
 

@@ -11,9 +11,11 @@
 #include "addon/bindings.h"
 #include "addon/external_buffer.h"
 #include "addon/js_errors.h"
+#include "addon/js_thread_offload.h"
 #include "addon/promise_worker.h"
 #include "core/device_info.h"
 #include "core/gpu_pipeline.h"
+#include "core/offload.h"
 #include "core/tensorrt_plugin.h"
 
 namespace lotus::addon {
@@ -114,6 +116,19 @@ GpuPipelineOptions parseSessionOptions(const Napi::Value& value) {
   return pipelineOptions;
 }
 
+// Drops a pipeline reference on a libuv pool thread.
+class ReleaseWorker : public PromiseWorker {
+ public:
+  ReleaseWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline) : PromiseWorker(env), pipeline_(std::move(pipeline)) {}
+
+ protected:
+  void Run() override { pipeline_.reset(); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<GpuPipeline> pipeline_;
+};
+
 // What OpenWorker hands to the GpuSession constructor, in a Napi::External carrying this type tag
 // (so no other External reaching the constructor from JS is ever read as one).
 struct OpenedPipeline {
@@ -199,10 +214,12 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
   }
 
   // New runs reject with ERR_LOTUS_DISPOSED; runs in flight finish (they hold the pipeline), and
-  // the last of them frees it on its worker thread. Never blocks the event loop.
+  // the last of them frees it on its worker thread. This reference is dropped on a pool thread too:
+  // the teardown (streams, contexts, engine, cudaFree) never runs on the event loop. The promise
+  // settles once it is dropped. (A session that is garbage collected unclosed has its pipeline
+  // destroyed through the JS thread's offloader: core/offload.h.)
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    pipeline_.reset();
-    return info.Env().Undefined();
+    return (new ReleaseWorker(info.Env(), std::move(pipeline_)))->queue();
   }
 
   std::shared_ptr<GpuPipeline> pipeline_;
@@ -225,7 +242,8 @@ class OpenWorker : public PromiseWorker {
   void Run() override {
     requireUsableDevice(options_.device);
     std::shared_ptr<Engine> engine = deserializeTensorRTEngine(plan_, planBytes_, options_.device);
-    opened_.pipeline = std::make_shared<GpuPipeline>(std::move(engine), options_);
+    // Whichever thread drops it last, its teardown never runs on the event loop (core/offload.h).
+    opened_.pipeline = shareOffloaded(new GpuPipeline(std::move(engine), options_));
     opened_.generation = options_.generation;
   }
 
@@ -260,6 +278,7 @@ Napi::Value OpenGpuSession(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitGpuSession(Napi::Env env, Napi::Object exports) {
+  InitJsThreadOffload(env);
   Napi::Function constructor = GpuSession::Define(env);
   env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(constructor)));
   exports.Set("GpuSession", constructor);

@@ -97,8 +97,9 @@ GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOption
 
 GpuPipeline::~GpuPipeline() {
   // Owners keep the pipeline alive while requests run (shared_ptr), so every lane is free here.
-  // The last owner may be the JS thread (close()) or a worker whose request failed before run()'s
-  // cudaSetDevice: stream/graph/context/engine teardown must run with our device current.
+  // The addon shares it through shareOffloaded() (core/offload.h): this runs on a worker thread,
+  // whose current device may be another one: stream/graph/context/engine teardown must run with
+  // our device current.
   ScopedDevice current(options_.device);
   lanes_.clear();
   engine_.reset();  // TensorRT engine teardown, inside the device scope too

@@ -1,4 +1,4 @@
-// lotus_core_unit_tests: the core's hardening (issue 12, items 15, 16, 20) tested below the
+// lotus_core_unit_tests: the core's hardening (issue 12, items 14, 15, 16, 20) tested below the
 // addon, most of it without a GPU.
 //   lotus_core_unit_tests [prefix...]   runs the tests whose name starts with a prefix (all without one)
 // Prints "ok <name>", "FAIL <name>: why" or "skip <name>: why" per test; exits 1 on any failure.
@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/gpu_pipeline.h"
 #include "core/memory_pool.h"
+#include "core/offload.h"
 #include "core/saturating.h"
 #include "core/stream_wait.h"
 
@@ -162,6 +163,51 @@ void saturatingCounter() {
   expect(small == 255, "uint8_t stays at 255");
 }
 
+// ---- item 14: where GPU owners die ----
+
+// An offloader that runs each task on a new thread and remembers it (joined by the test).
+struct ThreadOffloader {
+  std::vector<std::thread> threads;
+  static bool offload(void* context, void (*task)(void*), void* argument) {
+    static_cast<ThreadOffloader*>(context)->threads.emplace_back(task, argument);
+    return true;
+  }
+  void join() {
+    for (std::thread& thread : threads) thread.join();
+  }
+};
+
+struct Probe {
+  std::thread::id* destroyedOn;
+  ~Probe() { *destroyedOn = std::this_thread::get_id(); }
+};
+
+void offloadSharedObject() {
+  ThreadOffloader offloader;
+  std::thread::id destroyedOn;
+  setThreadOffloader(&ThreadOffloader::offload, &offloader);
+  { std::shared_ptr<Probe> probe = shareOffloaded(new Probe{&destroyedOn}); }
+  setThreadOffloader(nullptr, nullptr);
+  offloader.join();
+  expect(offloader.threads.size() == 1, "the last reference went through the offloader");
+  expect(destroyedOn != std::this_thread::get_id() && destroyedOn != std::thread::id(), "destroyed on another thread");
+
+  // Without an offloader (worker threads), the last reference destroys in place.
+  { std::shared_ptr<Probe> probe = shareOffloaded(new Probe{&destroyedOn}); }
+  expect(destroyedOn == std::this_thread::get_id(), "destroyed in place without an offloader");
+}
+
+void offloadMemoryPool() {
+  // The pool's destructor frees its idle buffers (cudaFree synchronizes the device): the last
+  // reference, e.g. a zero-copy result's finalizer on the JS thread, hands it to the offloader.
+  ThreadOffloader offloader;
+  setThreadOffloader(&ThreadOffloader::offload, &offloader);
+  { std::shared_ptr<MemoryPool> pool = MemoryPool::create(MemoryKind::Pinned, 0, 0); }
+  setThreadOffloader(nullptr, nullptr);
+  offloader.join();
+  expect(offloader.threads.size() == 1, "MemoryPool::create shares the pool through the offloader");
+}
+
 // ---- item 15: waiting for a stream sleeps (GPU) ----
 
 double threadCpuSeconds() {
@@ -219,6 +265,8 @@ const Test kTests[] = {
     {"engine-io/noise-for-mode", engineIoNoiseForMode},
     {"engine-io/valid", engineIoValid},
     {"saturating-counter", saturatingCounter},
+    {"offload/shared-object", offloadSharedObject},
+    {"offload/memory-pool", offloadMemoryPool},
     {"stream-wait/sleeps", streamWaitSleeps},
 };
 
