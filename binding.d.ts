@@ -168,10 +168,16 @@ export interface NativeBuildHandle {
   cancel(): void;
 }
 
-/** Builds an engine on a worker thread. `onProgress(phase, step, steps)` runs on the JS thread; throwing from it cancels. */
+/**
+ * Builds an engine on a worker thread. `onProgress(phase, step, steps)` runs on the JS thread;
+ * throwing from it cancels. `onWarning(message)` gets TensorRT's warnings of the build and the
+ * plugin's own (e.g. a timing cache it could not use), each distinct message once, on the JS thread;
+ * without it they go to stderr with LOTUS_TENSORRT_LOG=warning.
+ */
 export function buildEngine(
   options: NativeBuildOptions,
   onProgress?: ((phase: string, step: number, steps: number) => void) | null,
+  onWarning?: ((message: string) => void) | null,
 ): NativeBuildHandle;
 
 // ---- GPU data path (native/addon/gpu_session_binding.cc over core/gpu_pipeline) ----
@@ -191,6 +197,11 @@ export interface NativeGpuSessionOptions {
   sizeMultiple: number;
   /** Idle bytes each buffer pool (device, pinned) keeps for reuse; default 1 GiB. */
   maxPoolBytes?: number;
+  /**
+   * TensorRT's warnings while deserializing, creating the lanes and running (each distinct message
+   * once per session), on the JS thread. Without it they go to stderr with LOTUS_TENSORRT_LOG=warning.
+   */
+  onWarning?: ((message: string) => void) | null;
 }
 
 export interface NativeGpuRunOptions {

@@ -122,7 +122,7 @@ export function buildSettings(model: ModelInfo, options: TensorRTOptions = {}): 
 export interface TensorRTBackendOptions {
   device?: number;
   tensorrt?: TensorRTOptions;
-  /** Cache events worth a warning (a rejected plan and why). */
+  /** Cache events worth a warning (a rejected plan and why) and TensorRT's warnings (build, load, runs). */
   onWarning?: (message: string) => void;
 }
 
@@ -176,7 +176,7 @@ export class TensorRTBackend implements Backend {
         if (!parser.available) {
           throw new BackendUnavailableError(`no cached TensorRT engine for this model, and the ONNX parser to build one is unavailable: ${parser.reason}`);
         }
-        return buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress);
+        return buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress, undefined, options.onWarning);
       },
       // Deserializes on a libuv pool thread: the event loop keeps running meanwhile.
       load: (plan) => openGpuSession(plan, {
@@ -186,6 +186,7 @@ export class TensorRTBackend implements Backend {
         task: model.task,
         mode: model.mode,
         sizeMultiple: model.sizeMultiple,
+        onWarning: options.onWarning ?? null,
       }).catch((error: unknown) => {
         throw fromNativeError(error);
       }),
@@ -264,6 +265,7 @@ export async function buildPlan(
   timingCachePath: string | null,
   onProgress?: (phase: string, step: number, steps: number) => void,
   signal?: AbortSignal,
+  onWarning?: (message: string) => void,
 ): Promise<Buffer> {
   const handle = native().buildEngine(
     {
@@ -277,6 +279,7 @@ export async function buildPlan(
       timingCachePath,
     },
     onProgress ?? null,
+    onWarning ?? null,
   );
   const abort = () => handle.cancel();
   signal?.addEventListener('abort', abort, { once: true });

@@ -110,7 +110,9 @@ typedef struct LotusTrtPluginApi {
   int (*setTensorAddress)(LotusTrtContext* context, const char* name, void* address, char** error);
   int (*enqueue)(LotusTrtContext* context, void* stream, char** error);
 
-  /* Messages TensorRT logs outside any plugin call (e.g. on its own threads); NULL = dropped. */
+  /* Messages no plugin call captured: warnings of calls that take no log callback (deserializing,
+   * contexts, enqueue; on the calling thread) and whatever TensorRT logs on its own threads, at or
+   * below maxSeverity. NULL = dropped. */
   void (*setLogCallback)(LotusTrtLogFn log, void* user, int32_t maxSeverity);
 
   /* Loads libnvonnxparser.so.<MAJOR> (once). Only builds need it: a machine with libnvinfer alone

@@ -1,8 +1,9 @@
-// lotus_core_unit_tests: the core's hardening (issue 12, items 14, 15, 16, 20) tested below the
+// lotus_core_unit_tests: the core's hardening (issue 12, items 12, 14, 15, 16, 20) tested below the
 // addon, most of it without a GPU.
 //   lotus_core_unit_tests [prefix...]   runs the tests whose name starts with a prefix (all without one)
 // Prints "ok <name>", "FAIL <name>: why" or "skip <name>: why" per test; exits 1 on any failure.
-// test/native-core.test.ts builds it (cmake --build build --target lotus_core_unit_tests) and runs it.
+// test/native-core.test.ts builds it (cmake --build build --target lotus_core_unit_tests) and runs it,
+// with a stand-in libnvinfer for the tensorrt-warnings tests.
 #include <cuda_runtime_api.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
 #include "core/offload.h"
 #include "core/saturating.h"
 #include "core/stream_wait.h"
+#include "core/tensorrt_plugin.h"
+#include "core/tensorrt_plugin_api.h"
 
 namespace lotus {
 namespace {
@@ -252,6 +255,51 @@ void streamWaitSleeps() {
   expect(ours.cpu < 0.1 * ours.wall, "StreamWaiter used " + std::to_string(ours.cpu * 1e3) + " ms of CPU (spinning?)");
 }
 
+// ---- item 12: TensorRT warnings reach the caller (plugin + stand-in libnvinfer, no GPU) ----
+
+const LotusTrtPluginApi& standInPlugin() {
+  if (!std::getenv("LOTUS_TENSORRT_PLUGIN") || !std::getenv("LOTUS_TENSORRT_LIB_DIR")) {
+    throw Skip{"set LOTUS_TENSORRT_PLUGIN and LOTUS_TENSORRT_LIB_DIR (a stand-in libnvinfer: test/native-core.test.ts)"};
+  }
+  return tensorrt::requirePlugin();
+}
+
+void buildWarningsReachCallback() {
+  const LotusTrtPluginApi& api = standInPlugin();
+  TensorRTBuildOptions options;
+  options.onnxPath = "stand-in.onnx";
+  options.profiles = {{"image", {1, 3, 8, 8}, {1, 3, 8, 8}, {1, 3, 8, 8}}};
+  std::vector<std::string> warnings;
+  std::string error;
+  try {
+    tensorrt::buildWithPlugin(api, options, nullptr, [&](const std::string& message) { warnings.push_back(message); });
+  } catch (const Error& failure) {
+    error = failure.what();
+  }
+  expect(contains(error, "createInferBuilder failed"), "expected the stand-in's null builder, got: " + error);
+  // Before: the core passed no build.log, and the plugin's logger dropped the warning.
+  expect(warnings.size() == 1 && warnings[0] == "stand-in createInferBuilder: a warning",
+         "the build's warning did not reach the callback (" + std::to_string(warnings.size()) + " received)");
+}
+
+void openWarningsReachScope() {
+  const LotusTrtPluginApi& api = standInPlugin();
+  TensorRTWarnings scope;
+  std::string error;
+  const char plan[] = "stand-in plan";
+  try {
+    tensorrt::deserializeWithPlugin(api, plan, sizeof(plan), 0);
+  } catch (const Error& failure) {
+    error = failure.what();
+  }
+  expect(contains(error, "createInferRuntime failed"), "expected the stand-in's null runtime, got: " + error);
+  // Before: a warning inside a plugin call without a warnings callback was dropped by the logger.
+  const std::vector<std::string> warnings = scope.take();
+  expect(warnings.size() == 1 && warnings[0] == "stand-in createInferRuntime: a warning",
+         "the runtime's warning did not reach the TensorRTWarnings scope (" + std::to_string(warnings.size()) +
+             " received)");
+}
+
 struct Test {
   const char* name;
   void (*run)();
@@ -268,6 +316,8 @@ const Test kTests[] = {
     {"offload/shared-object", offloadSharedObject},
     {"offload/memory-pool", offloadMemoryPool},
     {"stream-wait/sleeps", streamWaitSleeps},
+    {"tensorrt-warnings/build", buildWarningsReachCallback},
+    {"tensorrt-warnings/open", openWarningsReachScope},
 };
 
 }  // namespace
