@@ -130,6 +130,12 @@ export interface NativeTensorRTInfo {
    * it is unusable (TensorRT's own reason when TensorRT is unavailable); null when available.
    */
   onnxParser: { available: boolean; reason: string | null };
+  /**
+   * libnvinfer_plugin.so.<MAJOR>: TensorRT's standard plugins, registered with
+   * initLibNvInferPlugins(logger, "") when the plugin loads (as trtexec does). Optional: only graphs
+   * and engines with TensorRT plugin layers need it. `reason` says why it is missing; null when loaded.
+   */
+  pluginLibrary: { available: boolean; reason: string | null };
 }
 
 /** Cached after the first call; never throws. */

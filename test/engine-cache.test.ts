@@ -236,7 +236,7 @@ describe('EngineCache storage', () => {
   it('issue 12 item 17: every GPU of one model shares one key (an 8-GPU machine builds once); another model or SM count does not', async () => {
     const trt: TensorRTInfo = {
       available: true, reason: null, pluginPath: '/x/lotus_tensorrt11.so', compiledVersion: '11.1.0', libraryVersion: '11.1.0',
-      onnxParser: { available: true, reason: null },
+      onnxParser: { available: true, reason: null }, pluginLibrary: { available: true, reason: null },
     };
     const gpu = (index: number, name = 'NVIDIA H100 80GB HBM3', multiProcessorCount = 132): DeviceProperties => ({
       index, name, uuid: `GPU-${String(index).padStart(8, '0')}-1111-2222-3333-444444444444`,

@@ -30,9 +30,11 @@ export async function deviceMemory(device: number, options: { allowContext?: boo
   }
 }
 
-
 function unavailable(reason: string): TensorRTInfo {
-  return { available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null, onnxParser: { available: false, reason } };
+  return {
+    available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null,
+    onnxParser: { available: false, reason }, pluginLibrary: { available: false, reason },
+  };
 }
 
 const stringOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -52,6 +54,8 @@ export function tensorrtInfo(): TensorRTInfo {
     const reason = available ? null : stringOrNull(info.reason) ?? 'TensorRT is unavailable (no reason given)';
     const parser = (info.onnxParser ?? {}) as Record<string, unknown>;
     const parserAvailable = available && parser.available === true;
+    const plugins = (info.pluginLibrary ?? {}) as Record<string, unknown>;
+    const pluginsAvailable = available && plugins.available === true;
     return {
       available,
       reason,
@@ -61,6 +65,10 @@ export function tensorrtInfo(): TensorRTInfo {
       onnxParser: {
         available: parserAvailable,
         reason: parserAvailable ? null : reason ?? stringOrNull(parser.reason) ?? 'the ONNX parser is unavailable (no reason given)',
+      },
+      pluginLibrary: {
+        available: pluginsAvailable,
+        reason: pluginsAvailable ? null : reason ?? stringOrNull(plugins.reason) ?? 'libnvinfer_plugin is unavailable (no reason given)',
       },
     };
   } catch (error) {

@@ -43,6 +43,10 @@ Napi::Value TensorRTInfo(const Napi::CallbackInfo& info) {
   parser.Set("available", false);
   parser.Set("reason", cpuOnlyReason());
   result.Set("onnxParser", parser);
+  Napi::Object plugins = Napi::Object::New(env);
+  plugins.Set("available", false);
+  plugins.Set("reason", cpuOnlyReason());
+  result.Set("pluginLibrary", plugins);
   return result;
 }
 

@@ -36,6 +36,12 @@ Napi::Value TensorRTInfo(const Napi::CallbackInfo& info) {
   parser.Set("reason", trt.onnxParserAvailable ? env.Null()
                                                : Napi::String::New(env, trt.available ? trt.onnxParserReason : trt.reason));
   result.Set("onnxParser", parser);
+  Napi::Object plugins = Napi::Object::New(env);
+  plugins.Set("available", trt.pluginLibraryAvailable);
+  plugins.Set("reason", trt.pluginLibraryAvailable
+                            ? env.Null()
+                            : Napi::String::New(env, trt.available ? trt.pluginLibraryReason : trt.reason));
+  result.Set("pluginLibrary", plugins);
   return result;
 }
 

@@ -113,6 +113,13 @@ bool tryPlugin(const std::string& path, PluginState& state, std::string& why) {
   state.availability.compiledMajor = api->compiledVersion / 10000;
   state.availability.compiledVersion = tensorrt::versionString(api->compiledVersion);
   state.availability.libraryVersion = tensorrt::versionString(libraryVersion);
+  // TensorRT's standard plugins before any parse or deserialization that may use them.
+  char* pluginLibraryError = nullptr;
+  state.availability.pluginLibraryAvailable = api->probePluginLibrary(&pluginLibraryError) == LOTUS_TRT_OK;
+  if (!state.availability.pluginLibraryAvailable) {
+    state.availability.pluginLibraryReason = pluginLibraryError ? pluginLibraryError : "libnvinfer_plugin probe failed";
+  }
+  api->freeMemory(pluginLibraryError);
   char* parserError = nullptr;
   state.availability.onnxParserAvailable = api->probeParser(&parserError) == LOTUS_TRT_OK;
   if (!state.availability.onnxParserAvailable) {

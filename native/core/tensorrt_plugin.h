@@ -20,6 +20,8 @@ struct TensorRTAvailability {
   std::string libraryVersion;   // from getInferLibVersion() of the loaded libnvinfer
   bool onnxParserAvailable = false;  // libnvonnxparser loaded: engines can be built, not only run
   std::string onnxParserReason;      // why not
+  bool pluginLibraryAvailable = false;  // libnvinfer_plugin loaded and its plugins registered
+  std::string pluginLibraryReason;      // why not (optional: only graphs with TensorRT plugin layers need it)
 };
 
 // Cached after the first call; never throws.
