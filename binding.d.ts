@@ -22,7 +22,6 @@ export interface NativeDeviceProperties {
   uuid: string;
   computeCapability: [number, number];
   totalMemory: number;
-  freeMemory: number;
   multiProcessorCount: number;
 }
 
@@ -41,7 +40,30 @@ export interface NativeDeviceInfo {
 }
 
 export const buildInfo: NativeBuildInfo;
+/**
+ * Runtime/driver versions and every visible device from driver attributes: no CUDA context is
+ * created on any GPU (a context costs hundreds of MiB and takes an EXCLUSIVE_PROCESS GPU). Free
+ * memory is not here: deviceMemory() reads it for one device, off the JS thread.
+ */
 export function deviceInfo(): NativeDeviceInfo;
+
+export interface NativeDeviceMemory {
+  device: number;
+  /** Bytes; null when unknown (`reason` says why). */
+  free: number | null;
+  total: number | null;
+  /** 'nvml': NVML (libnvidia-ml.so.1), no CUDA context; 'cuda': cudaMemGetInfo in the device's context. */
+  source: 'nvml' | 'cuda' | null;
+  reason: string | null;
+}
+
+/**
+ * One device's free memory, on a libuv pool thread (NVML start-up or a context start-up takes up to
+ * seconds). NVML first; without it, cudaMemGetInfo in the device's primary context, which this creates
+ * if the process has none there: ask for the device you use, or pass allowContext: false (then free
+ * is null without NVML). Rejects ERR_LOTUS_INVALID_ARGUMENT (`device`) for an index that does not exist.
+ */
+export function deviceMemory(device: number, options?: { allowContext?: boolean }): Promise<NativeDeviceMemory>;
 
 // ---- Shared pixel math on the host (native/core/pixel_math.h): the CPU backend's pre/post ----
 // Owned by the data-path work. Async: runs on the libuv pool, never on the event loop.
@@ -108,6 +130,12 @@ export interface NativeTensorRTInfo {
    * it is unusable (TensorRT's own reason when TensorRT is unavailable); null when available.
    */
   onnxParser: { available: boolean; reason: string | null };
+  /**
+   * libnvinfer_plugin.so.<MAJOR>: TensorRT's standard plugins, registered with
+   * initLibNvInferPlugins(logger, "") when the plugin loads (as trtexec does). Optional: only graphs
+   * and engines with TensorRT plugin layers need it. `reason` says why it is missing; null when loaded.
+   */
+  pluginLibrary: { available: boolean; reason: string | null };
 }
 
 /** Cached after the first call; never throws. */
@@ -146,10 +174,16 @@ export interface NativeBuildHandle {
   cancel(): void;
 }
 
-/** Builds an engine on a worker thread. `onProgress(phase, step, steps)` runs on the JS thread; throwing from it cancels. */
+/**
+ * Builds an engine on a worker thread. `onProgress(phase, step, steps)` runs on the JS thread;
+ * throwing from it cancels. `onWarning(message)` gets TensorRT's warnings of the build and the
+ * plugin's own (e.g. a timing cache it could not use), each distinct message once, on the JS thread;
+ * without it they go to stderr with LOTUS_TENSORRT_LOG=warning.
+ */
 export function buildEngine(
   options: NativeBuildOptions,
   onProgress?: ((phase: string, step: number, steps: number) => void) | null,
+  onWarning?: ((message: string) => void) | null,
 ): NativeBuildHandle;
 
 // ---- GPU data path (native/addon/gpu_session_binding.cc over core/gpu_pipeline) ----
@@ -169,6 +203,11 @@ export interface NativeGpuSessionOptions {
   sizeMultiple: number;
   /** Idle bytes each buffer pool (device, pinned) keeps for reuse; default 1 GiB. */
   maxPoolBytes?: number;
+  /**
+   * TensorRT's warnings while deserializing, creating the lanes and running (each distinct message
+   * once per session), on the JS thread. Without it they go to stderr with LOTUS_TENSORRT_LOG=warning.
+   */
+  onWarning?: ((message: string) => void) | null;
 }
 
 export interface NativeGpuRunOptions {
@@ -252,6 +291,10 @@ export class GpuSession {
    */
   run(images: NativeGpuImage[], options: NativeGpuRunOptions): Promise<NativeGpuRunResult>;
   memoryStats(): NativeGpuMemoryStats;
-  /** Rejects new runs; runs in flight complete, then the GPU resources are freed. */
-  close(): void;
+  /**
+   * Rejects new runs; runs in flight complete, then the GPU resources are freed on a libuv pool
+   * thread, never on the event loop (a session garbage collected unclosed is torn down there too).
+   * Resolves once this session's reference is released, which frees everything when no run is in flight.
+   */
+  close(): Promise<void>;
 }

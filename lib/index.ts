@@ -17,8 +17,8 @@ export type { EstimateResult, Timings } from './estimator/results';
 export type { GpuMemoryStats } from './backends/backend';
 export type { ElementType, Mode, ModelInfo, Precision, Task, TensorSignature } from './model/metadata';
 export { readModelInfo } from './model/metadata';
-export { deviceInfo, tensorrtInfo } from './addon/info';
-export type { DeviceInfo, DeviceProperties, TensorRTInfo } from './addon/info';
+export { deviceInfo, deviceMemory, tensorrtInfo } from './addon/info';
+export type { DeviceInfo, DeviceMemory, DeviceProperties, TensorRTInfo } from './addon/info';
 export {
   BackendUnavailableError,
   CudaError,

@@ -207,7 +207,7 @@ describe('info', () => {
     fs.writeFileSync(path.join(cacheDir, `${key}.json`), JSON.stringify({
       formatVersion: 1, key, planSha256: 'b'.repeat(64), planSize: 1000,
       onnx: { sha256: 'c'.repeat(64), files: [{ path: '/models/lotus.onnx', size: 1, mtimeMs: 0 }] },
-      environment: { pluginVersion: '10.9.0', libraryVersion: '10.9.0', gpuName: 'Test GPU', gpuUuid: 'GPU-x', computeCapability: [9, 0], cudaRuntimeMajor: 12 },
+      environment: { pluginVersion: '10.9.0', libraryVersion: '10.9.0', gpuName: 'Test GPU', computeCapability: [9, 0], multiProcessorCount: 132, cudaRuntimeMajor: 12 },
       settings: { profiles: [], lanes: 2, workspaceBytes: 0, optimizationLevel: 3, fp16: true },
       createdAt: '2025-01-01T00:00:00.000Z',
     }));

@@ -15,6 +15,8 @@ import {
   hashOnnx,
 } from '../lib/cache/engine-cache';
 import { acquireLock, writeFileAtomic } from '../lib/cache/file-lock';
+import type { DeviceInfo, DeviceProperties, TensorRTInfo } from '../lib/addon/info';
+import { environmentFor } from '../lib/backends/tensorrt';
 import { externalDataFiles } from '../lib/model/external-data';
 
 // ---- a minimal ONNX protobuf writer: enough for a graph whose initializers live in external files ----
@@ -57,7 +59,7 @@ const environment: EngineEnvironment = {
   pluginVersion: '11.1.0',
   libraryVersion: '11.1.0',
   gpuName: 'NVIDIA H100 80GB HBM3',
-  gpuUuid: 'GPU-00000000-1111-2222-3333-444444444444',
+  multiProcessorCount: 132,
   computeCapability: [9, 0],
   cudaRuntimeMajor: 13,
 };
@@ -129,7 +131,7 @@ describe('cache key', () => {
       ['pluginVersion', { ...environment, pluginVersion: '10.16.0' }, settings],
       ['libraryVersion', { ...environment, libraryVersion: '11.1.1' }, settings],
       ['gpuName', { ...environment, gpuName: 'NVIDIA L4' }, settings],
-      ['gpuUuid', { ...environment, gpuUuid: 'GPU-ffffffff-1111-2222-3333-444444444444' }, settings],
+      ['multiProcessorCount', { ...environment, multiProcessorCount: 114 }, settings],
       ['computeCapability', { ...environment, computeCapability: [8, 9] }, settings],
       ['cudaRuntimeMajor', { ...environment, cudaRuntimeMajor: 12 }, settings],
       ['lanes', environment, { ...settings, lanes: 3 }],
@@ -229,6 +231,31 @@ describe('EngineCache storage', () => {
     fs.rmSync(cache.sidecarPath(key));
     expect((await cache.read(key)).rejected).toMatch(/without sidecar/);
     expect(fs.existsSync(cache.planPath(key))).toBe(false);
+  });
+
+  it('issue 12 item 17: every GPU of one model shares one key (an 8-GPU machine builds once); another model or SM count does not', async () => {
+    const trt: TensorRTInfo = {
+      available: true, reason: null, pluginPath: '/x/lotus_tensorrt11.so', compiledVersion: '11.1.0', libraryVersion: '11.1.0',
+      onnxParser: { available: true, reason: null }, pluginLibrary: { available: true, reason: null },
+    };
+    const gpu = (index: number, name = 'NVIDIA H100 80GB HBM3', multiProcessorCount = 132): DeviceProperties => ({
+      index, name, uuid: `GPU-${String(index).padStart(8, '0')}-1111-2222-3333-444444444444`,
+      computeCapability: [9, 0], totalMemory: 80 * 2 ** 30, multiProcessorCount,
+    });
+    const machine = (devices: DeviceProperties[]): DeviceInfo => ({
+      cudaRuntimeVersion: 13000, cudaDriverVersion: 13000, driverRelease: '580.65.06',
+      requiredDriver: { cudaVersion: 13000, release: '580.65.06' }, usable: true, reason: null, devices,
+    });
+    const eight = machine([0, 1, 2, 3, 4, 5, 6, 7].map((i) => gpu(i)));
+    const keys = new Set<string>();
+    for (let device = 0; device < 8; device++) keys.add(await keyOf(environmentFor(trt, eight, device)));
+    // Before: the environment held each GPU's UUID, so eight keys, eight builds of one engine.
+    expect(keys.size).toBe(1);
+    expect(environmentFor(trt, eight, 3)).not.toHaveProperty('gpuUuid');
+
+    const mixed = machine([gpu(0), gpu(1, 'NVIDIA H100 80GB HBM3', 114), gpu(2, 'NVIDIA L4', 58)]);
+    const mixedKeys = [0, 1, 2].map((device) => keyOf(environmentFor(trt, mixed, device)));
+    expect(new Set([...keys, ...(await Promise.all(mixedKeys))]).size).toBe(3);
   });
 
   it('names the timing cache by GPU model and TensorRT version', () => {

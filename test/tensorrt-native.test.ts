@@ -8,6 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeTensorRTInfo } from '../binding';
 import { native } from '../lib/addon/load';
+import { compileStandIn } from './helpers/stand-ins';
+import { tempFolder } from './helpers/temp-folder';
 
 const releaseDir = path.join(__dirname, '..', 'build', 'Release');
 const plugins = ['lotus_tensorrt11.so', 'lotus_tensorrt10.so'].filter((name) => fs.existsSync(path.join(releaseDir, name)));
@@ -134,6 +136,59 @@ describe.skipIf(plugins.length === 0 || !ccAvailable)(
       const { info } = probe(pluginName, (major - 1) * 10000 + 500);
       expect(info.available).toBe(false);
       expect(info.reason).toMatch(new RegExp(`${pluginName}: libnvinfer\\.so\\.${major} reports version ${(major - 1) * 10000 + 500}, this plugin was compiled for TensorRT ${major}`));
+    });
+  },
+);
+
+// Issue 12 item 18: TensorRT's standard plugins (libnvinfer_plugin.so.<MAJOR>) are loaded and
+// registered when present, as trtexec does, and reported; their absence costs nothing else.
+describe.skipIf(plugins.length === 0 || !ccAvailable)(
+  `libnvinfer_plugin against stand-ins${plugins.length === 0 ? ' (skipped: no plugin built; set TENSORRT_ROOT)' : !ccAvailable ? ' (skipped: no C compiler)' : ''}`,
+  () => {
+    const { dir } = tempFolder('lotus-fake-trt-plugins-');
+
+    function info(pluginName: string, variant: 'present' | 'absent' | 'failing') {
+      const major = Number(pluginName.match(/(\d+)\.so$/)![1]);
+      const libDir = path.join(dir, `${major}-${variant}`);
+      compileStandIn(libDir, `libnvinfer.so.${major}`, 'libnvinfer.c', { MAJOR: major });
+      if (variant !== 'absent') compileStandIn(libDir, `libnvinfer_plugin.so.${major}`, 'libnvinfer_plugin.c', { MAJOR: major });
+      const log = path.join(libDir, 'calls.log');
+      const script = `console.log(JSON.stringify(require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'addon', 'load.js'))}).native().tensorrtInfo()))`;
+      const child = spawnSync(process.execPath, ['-e', script], {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          LOTUS_TENSORRT_PLUGIN: path.join(releaseDir, pluginName),
+          LOTUS_TENSORRT_LIB_DIR: libDir,
+          FAKE_TRT_LOG: log,
+          FAKE_PLUGIN_INIT_RESULT: variant === 'failing' ? '0' : '1',
+        },
+      });
+      expect(child.status, child.stderr).toBe(0);
+      return { major, info: JSON.parse(child.stdout) as NativeTensorRTInfo, calls: fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '' };
+    }
+
+    it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s: loads libnvinfer_plugin and calls initLibNvInferPlugins(logger, "") once', (pluginName) => {
+      const { info: trt, calls } = info(pluginName, 'present');
+      expect(trt.available).toBe(true);
+      expect(trt.pluginLibrary).toEqual({ available: true, reason: null });
+      expect(calls).toBe('initLibNvInferPlugins logger=set namespace=""\n');
+    });
+
+    it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s: without libnvinfer_plugin TensorRT stays available and says why', (pluginName) => {
+      const { major, info: trt } = info(pluginName, 'absent');
+      expect(trt.available).toBe(true);
+      expect(trt.pluginLibrary.available).toBe(false);
+      expect(trt.pluginLibrary.reason).toMatch(new RegExp(`libnvinfer_plugin\\.so\\.${major}: cannot open shared object file`));
+    });
+
+    it.each(plugins.length ? plugins : ['lotus_tensorrt11.so'])('%s: a failing initLibNvInferPlugins is reported with TensorRT\'s logged error', (pluginName) => {
+      const { major, info: trt } = info(pluginName, 'failing');
+      expect(trt.available).toBe(true);
+      expect(trt.pluginLibrary).toEqual({
+        available: false,
+        reason: `libnvinfer_plugin.so.${major}: initLibNvInferPlugins returned false: stand-in: a plugin creator failed to register`,
+      });
     });
   },
 );

@@ -1,5 +1,6 @@
 // deviceInfo() / tensorrtInfo(): what this machine offers, for diagnostics and backend choice.
-import type { NativeDeviceInfo, NativeDeviceProperties, NativeTensorRTInfo } from '../../binding';
+import type { NativeDeviceInfo, NativeDeviceMemory, NativeDeviceProperties, NativeTensorRTInfo } from '../../binding';
+import { fromNativeError } from '../errors';
 import { native } from './load';
 
 /** The device facts are the native ones as they are (binding.d.ts); lib only re-exports them. */
@@ -14,8 +15,26 @@ export function deviceInfo(): DeviceInfo {
   return native().deviceInfo();
 }
 
+export type DeviceMemory = NativeDeviceMemory;
+
+/**
+ * Free and total memory of one device, read off the JS thread: from NVML when the driver's
+ * libnvidia-ml.so.1 loads (no CUDA context), else through the device's own CUDA context, which is
+ * created if this process has none there (`allowContext: false` returns free: null instead).
+ */
+export async function deviceMemory(device: number, options: { allowContext?: boolean } = {}): Promise<DeviceMemory> {
+  try {
+    return await native().deviceMemory(device, options);
+  } catch (error) {
+    throw fromNativeError(error);
+  }
+}
+
 function unavailable(reason: string): TensorRTInfo {
-  return { available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null, onnxParser: { available: false, reason } };
+  return {
+    available: false, reason, pluginPath: null, compiledVersion: null, libraryVersion: null,
+    onnxParser: { available: false, reason }, pluginLibrary: { available: false, reason },
+  };
 }
 
 const stringOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -35,6 +54,8 @@ export function tensorrtInfo(): TensorRTInfo {
     const reason = available ? null : stringOrNull(info.reason) ?? 'TensorRT is unavailable (no reason given)';
     const parser = (info.onnxParser ?? {}) as Record<string, unknown>;
     const parserAvailable = available && parser.available === true;
+    const plugins = (info.pluginLibrary ?? {}) as Record<string, unknown>;
+    const pluginsAvailable = available && plugins.available === true;
     return {
       available,
       reason,
@@ -44,6 +65,10 @@ export function tensorrtInfo(): TensorRTInfo {
       onnxParser: {
         available: parserAvailable,
         reason: parserAvailable ? null : reason ?? stringOrNull(parser.reason) ?? 'the ONNX parser is unavailable (no reason given)',
+      },
+      pluginLibrary: {
+        available: pluginsAvailable,
+        reason: pluginsAvailable ? null : reason ?? stringOrNull(plugins.reason) ?? 'libnvinfer_plugin is unavailable (no reason given)',
       },
     };
   } catch (error) {

@@ -2,7 +2,7 @@
 // (upload -> preprocess kernel -> enqueueV3 -> postprocess kernel -> download, one lane per request).
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, fromNativeError } from '../errors';
 import { defaultCacheDir, EngineCache, type EngineBuildSettings, type EngineEnvironment } from '../cache/engine-cache';
-import { deviceInfo, tensorrtInfo } from '../addon/info';
+import { deviceInfo, tensorrtInfo, type DeviceInfo, type TensorRTInfo } from '../addon/info';
 import type { ModelInfo } from '../model/metadata';
 import { native } from '../addon/load';
 import type { ProfileSize, TensorRTOptions } from '../estimator/options';
@@ -82,11 +82,12 @@ export function checkFitsProfile(profile: NativeShapeProfile, images: readonly R
   }
 }
 
-/** What the plan is valid for: plugin, libnvinfer, GPU and CUDA runtime (part of the cache key). */
-export function engineEnvironment(device: number): EngineEnvironment {
-  const trt = tensorrtInfo();
+/**
+ * What the plan is valid for (part of the cache key): plugin, libnvinfer, the GPU model (name,
+ * compute capability, SM count; not its UUID: identical GPUs share one engine) and the CUDA runtime.
+ */
+export function environmentFor(trt: TensorRTInfo, devices: DeviceInfo, device: number): EngineEnvironment {
   if (!trt.available) throw new BackendUnavailableError(`TensorRT is unavailable: ${trt.reason}`);
-  const devices = deviceInfo();
   if (!devices.usable) throw new BackendUnavailableError(`no usable CUDA device: ${devices.reason}`);
   const gpu = devices.devices.find((d) => d.index === device);
   if (!gpu) {
@@ -96,10 +97,14 @@ export function engineEnvironment(device: number): EngineEnvironment {
     pluginVersion: trt.compiledVersion ?? 'unknown',
     libraryVersion: trt.libraryVersion ?? 'unknown',
     gpuName: gpu.name,
-    gpuUuid: gpu.uuid,
     computeCapability: gpu.computeCapability,
+    multiProcessorCount: gpu.multiProcessorCount,
     cudaRuntimeMajor: Math.floor(devices.cudaRuntimeVersion / 1000),
   };
+}
+
+export function engineEnvironment(device: number): EngineEnvironment {
+  return environmentFor(tensorrtInfo(), deviceInfo(), device);
 }
 
 export function buildSettings(model: ModelInfo, options: TensorRTOptions = {}): EngineBuildSettings {
@@ -117,7 +122,7 @@ export function buildSettings(model: ModelInfo, options: TensorRTOptions = {}): 
 export interface TensorRTBackendOptions {
   device?: number;
   tensorrt?: TensorRTOptions;
-  /** Cache events worth a warning (a rejected plan and why). */
+  /** Cache events worth a warning (a rejected plan and why) and TensorRT's warnings (build, load, runs). */
   onWarning?: (message: string) => void;
 }
 
@@ -171,7 +176,7 @@ export class TensorRTBackend implements Backend {
         if (!parser.available) {
           throw new BackendUnavailableError(`no cached TensorRT engine for this model, and the ONNX parser to build one is unavailable: ${parser.reason}`);
         }
-        return buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress);
+        return buildPlan(model.path, device, settings, timingCachePath, trtOptions.onProgress, undefined, options.onWarning);
       },
       // Deserializes on a libuv pool thread: the event loop keeps running meanwhile.
       load: (plan) => openGpuSession(plan, {
@@ -181,6 +186,7 @@ export class TensorRTBackend implements Backend {
         task: model.task,
         mode: model.mode,
         sizeMultiple: model.sizeMultiple,
+        onWarning: options.onWarning ?? null,
       }).catch((error: unknown) => {
         throw fromNativeError(error);
       }),
@@ -244,9 +250,10 @@ export class TensorRTBackend implements Backend {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
-    // Runs in flight finish; queued ones reject with DisposedError. Then the GPU resources go.
+    // Runs in flight finish; queued ones reject with DisposedError. Then the GPU resources go, on a
+    // libuv pool thread (never the event loop).
     await this.lanes.idle();
-    session.close();
+    await session.close();
   }
 }
 
@@ -258,6 +265,7 @@ export async function buildPlan(
   timingCachePath: string | null,
   onProgress?: (phase: string, step: number, steps: number) => void,
   signal?: AbortSignal,
+  onWarning?: (message: string) => void,
 ): Promise<Buffer> {
   const handle = native().buildEngine(
     {
@@ -271,6 +279,7 @@ export async function buildPlan(
       timingCachePath,
     },
     onProgress ?? null,
+    onWarning ?? null,
   );
   const abort = () => handle.cancel();
   signal?.addEventListener('abort', abort, { once: true });

@@ -28,15 +28,21 @@ export interface EngineBuildSettings {
   fp16: boolean;
 }
 
-/** What the engine was built with and for: a plan is only valid for the same facts. */
+/**
+ * What the engine was built with and for: a plan is only valid for the same facts. It depends on the
+ * GPU model, not on the individual GPU (TensorRT: engines are specific to the device type they were
+ * built on): every GPU of one model (name, compute capability, SM count) shares one engine, so an
+ * 8-GPU machine builds it once, not once per GPU UUID.
+ */
 export interface EngineEnvironment {
   /** TensorRT version the plugin was compiled against ("11.1.0"). */
   pluginVersion: string;
   /** Version of the libnvinfer that loaded ("11.1.0"). */
   libraryVersion: string;
   gpuName: string;
-  gpuUuid: string;
   computeCapability: [number, number];
+  /** Streaming multiprocessors: tells apart cut-down variants and MIG slices of one name. */
+  multiProcessorCount: number;
   cudaRuntimeMajor: number;
 }
 

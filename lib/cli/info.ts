@@ -1,7 +1,7 @@
 // `lotus info`: GPUs, driver, CUDA runtime, TensorRT availability and the cached engines.
 import os from 'node:os';
 import { defaultCacheDir } from '../cache/engine-cache';
-import { deviceInfo, tensorrtInfo, type DeviceInfo } from '../addon/info';
+import { deviceInfo, deviceMemory, tensorrtInfo, type DeviceInfo, type DeviceMemory } from '../addon/info';
 import { native } from '../addon/load';
 import { flag, parse, stringOption } from './args';
 import { printJson } from './common';
@@ -23,6 +23,20 @@ function safeDeviceInfo(): DeviceInfo | { error: string } {
 
 const GiB = 1024 ** 3;
 
+/** Free memory from NVML only: `lotus info` must not start a CUDA context on every GPU. */
+async function freeMemoryOf(device: DeviceInfo | { error: string }): Promise<Map<number, DeviceMemory>> {
+  const memory = new Map<number, DeviceMemory>();
+  if ('error' in device) return memory;
+  await Promise.all(device.devices.map(async (d) => {
+    try {
+      memory.set(d.index, await deviceMemory(d.index, { allowContext: false }));
+    } catch (error) {
+      memory.set(d.index, { device: d.index, free: null, total: null, source: null, reason: (error as Error).message });
+    }
+  }));
+  return memory;
+}
+
 export async function infoCommand(argv: string[]): Promise<number> {
   const { values } = parse('info', argv, {
     'cache-dir': { type: 'string' },
@@ -31,6 +45,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }, false);
   const cacheDir = stringOption(values, 'cache-dir') ?? defaultCacheDir();
   const device = safeDeviceInfo();
+  const memory = await freeMemoryOf(device);
   const trt = tensorrtInfo();
   const engines = await listCachedEngines(cacheDir);
   const build = native().buildInfo;
@@ -55,7 +70,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
         requiredDriver: device.requiredDriver
           ? { release: device.requiredDriver.release, cudaVersion: cudaVersion(device.requiredDriver.cudaVersion) }
           : null,
-        devices: device.devices,
+        devices: device.devices.map((d) => ({ ...d, freeMemory: memory.get(d.index)?.free ?? null })),
       },
     tensorrt: trt,
     cache: { dir: cacheDir, engines },
@@ -84,8 +99,9 @@ export async function infoCommand(argv: string[]): Promise<number> {
     if (build.gpu) lines.push(`CUDA runtime (static): ${cudaVersion(device.cudaRuntimeVersion) ?? 'unknown'}`);
     if (device.devices.length === 0) lines.push(`GPUs: none${device.reason ? ` (${device.reason})` : ''}`);
     for (const d of device.devices) {
+      const free = memory.get(d.index)?.free;
       lines.push(`GPU ${d.index}: ${d.name}, compute ${d.computeCapability.join('.')}, ` +
-        `${(d.totalMemory / GiB).toFixed(1)} GiB (${(d.freeMemory / GiB).toFixed(1)} free), ${d.multiProcessorCount} SMs`);
+        `${(d.totalMemory / GiB).toFixed(1)} GiB${typeof free === 'number' ? ` (${(free / GiB).toFixed(1)} free)` : ''}, ${d.multiProcessorCount} SMs`);
     }
     if (!device.usable && device.devices.length > 0 && device.reason) lines.push(`  not usable: ${device.reason}`);
   }

@@ -43,6 +43,10 @@ Napi::Value TensorRTInfo(const Napi::CallbackInfo& info) {
   parser.Set("available", false);
   parser.Set("reason", cpuOnlyReason());
   result.Set("onnxParser", parser);
+  Napi::Object plugins = Napi::Object::New(env);
+  plugins.Set("available", false);
+  plugins.Set("reason", cpuOnlyReason());
+  result.Set("pluginLibrary", plugins);
   return result;
 }
 
@@ -61,6 +65,7 @@ Napi::Value UnavailablePromise(const Napi::CallbackInfo& info) {
 
 void InitDeviceInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfoBinding, "deviceInfo"));
+  exports.Set("deviceMemory", Napi::Function::New(env, UnavailablePromise, "deviceMemory"));
 }
 
 void InitTensorRT(Napi::Env env, Napi::Object exports) {

@@ -11,9 +11,12 @@
 #include "addon/bindings.h"
 #include "addon/external_buffer.h"
 #include "addon/js_errors.h"
+#include "addon/js_thread_offload.h"
 #include "addon/promise_worker.h"
+#include "addon/warning_reporter.h"
 #include "core/device_info.h"
 #include "core/gpu_pipeline.h"
+#include "core/offload.h"
 #include "core/tensorrt_plugin.h"
 
 namespace lotus::addon {
@@ -30,23 +33,33 @@ Napi::Object poolStatsToJs(Napi::Env env, const PoolStats& stats) {
   return out;
 }
 
+// Moves a Run()'s collected TensorRT warnings out when it ends, however it ends.
+struct KeepWarnings {
+  TensorRTWarnings& scope;
+  std::vector<std::string>& into;
+  ~KeepWarnings() { into = scope.take(); }
+};
+
 class RunWorker : public PromiseWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline, GpuRequest request,
             std::vector<std::vector<uint8_t>> pixels, std::vector<float> noise,
-            std::shared_ptr<std::atomic<int>> inFlight)
+            std::shared_ptr<std::atomic<int>> inFlight, std::shared_ptr<WarningReporter> warnings)
       : PromiseWorker(env),
         pipeline_(std::move(pipeline)),
         request_(std::move(request)),
         pixels_(std::move(pixels)),
         noise_(std::move(noise)),
-        inFlight_(std::move(inFlight)) {
+        inFlight_(std::move(inFlight)),
+        warnings_(std::move(warnings)) {
     inFlight_->fetch_add(1);
   }
   ~RunWorker() override { inFlight_->fetch_sub(1); }
 
  protected:
   void Run() override {
+    TensorRTWarnings scope;  // TensorRT's warnings of this run, reported by BeforeSettle
+    KeepWarnings keep{scope, messages_};
     // A closed session's pipeline is freed by its last request, here on the pool thread.
     std::shared_ptr<GpuPipeline> pipeline = std::move(pipeline_);
     for (size_t n = 0; n < pixels_.size(); ++n) {
@@ -59,6 +72,8 @@ class RunWorker : public PromiseWorker {
     }
     result_ = pipeline->run(request_);
   }
+
+  void BeforeSettle(Napi::Env env) override { warnings_->report(env, messages_); }
 
   Napi::Value Result(Napi::Env env) override {
     Napi::Array outputs = Napi::Array::New(env, result_.outputs.size());
@@ -93,6 +108,8 @@ class RunWorker : public PromiseWorker {
   std::vector<std::vector<uint8_t>> pixels_;
   std::vector<float> noise_;
   std::shared_ptr<std::atomic<int>> inFlight_;
+  std::shared_ptr<WarningReporter> warnings_;
+  std::vector<std::string> messages_;
   GpuResult result_;
 };
 
@@ -114,10 +131,24 @@ GpuPipelineOptions parseSessionOptions(const Napi::Value& value) {
   return pipelineOptions;
 }
 
+// Drops a pipeline reference on a libuv pool thread.
+class ReleaseWorker : public PromiseWorker {
+ public:
+  ReleaseWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline) : PromiseWorker(env), pipeline_(std::move(pipeline)) {}
+
+ protected:
+  void Run() override { pipeline_.reset(); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<GpuPipeline> pipeline_;
+};
+
 // What OpenWorker hands to the GpuSession constructor, in a Napi::External carrying this type tag
 // (so no other External reaching the constructor from JS is ever read as one).
 struct OpenedPipeline {
   std::shared_ptr<GpuPipeline> pipeline;
+  std::shared_ptr<WarningReporter> warnings;
   bool generation = true;
 };
 constexpr napi_type_tag kOpenedPipelineTag = {0x6c6f7475735f6770ull, 0x4f70656e65645069ull};
@@ -138,6 +169,7 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
     }
     OpenedPipeline* opened = info[0].As<Napi::External<OpenedPipeline>>().Data();
     pipeline_ = std::move(opened->pipeline);
+    warnings_ = std::move(opened->warnings);
     generation_ = opened->generation;
   }
 
@@ -182,7 +214,9 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
         if (!generation_) throw ArgumentError("noise", "no noise: this is a regression model");
         noise = copyFloat32Array(noiseValue, "noise");
       }
-      return (new RunWorker(env, pipeline_, std::move(request), std::move(pixels), std::move(noise), inFlight_))->queue();
+      return (new RunWorker(env, pipeline_, std::move(request), std::move(pixels), std::move(noise), inFlight_,
+                            warnings_))
+          ->queue();
     });
   }
 
@@ -199,14 +233,17 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
   }
 
   // New runs reject with ERR_LOTUS_DISPOSED; runs in flight finish (they hold the pipeline), and
-  // the last of them frees it on its worker thread. Never blocks the event loop.
+  // the last of them frees it on its worker thread. This reference is dropped on a pool thread too:
+  // the teardown (streams, contexts, engine, cudaFree) never runs on the event loop. The promise
+  // settles once it is dropped. (A session that is garbage collected unclosed has its pipeline
+  // destroyed through the JS thread's offloader: core/offload.h.)
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    pipeline_.reset();
-    return info.Env().Undefined();
+    return (new ReleaseWorker(info.Env(), std::move(pipeline_)))->queue();
   }
 
   std::shared_ptr<GpuPipeline> pipeline_;
   std::shared_ptr<std::atomic<int>> inFlight_ = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<WarningReporter> warnings_;
   bool generation_ = true;
 };
 
@@ -214,20 +251,27 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
 // bytes are read in place, kept alive by a reference until the worker settles.
 class OpenWorker : public PromiseWorker {
  public:
-  OpenWorker(Napi::Env env, Napi::Uint8Array plan, GpuPipelineOptions options)
+  OpenWorker(Napi::Env env, Napi::Uint8Array plan, GpuPipelineOptions options, std::shared_ptr<WarningReporter> warnings)
       : PromiseWorker(env),
         planRef_(Napi::Persistent(plan)),
         plan_(plan.Data()),
         planBytes_(plan.ByteLength()),
-        options_(options) {}
+        options_(options) {
+    opened_.warnings = std::move(warnings);
+  }
 
  protected:
   void Run() override {
+    TensorRTWarnings scope;  // deserialization's and the contexts' warnings, reported by BeforeSettle
+    KeepWarnings keep{scope, messages_};
     requireUsableDevice(options_.device);
     std::shared_ptr<Engine> engine = deserializeTensorRTEngine(plan_, planBytes_, options_.device);
-    opened_.pipeline = std::make_shared<GpuPipeline>(std::move(engine), options_);
+    // Whichever thread drops it last, its teardown never runs on the event loop (core/offload.h).
+    opened_.pipeline = shareOffloaded(new GpuPipeline(std::move(engine), options_));
     opened_.generation = options_.generation;
   }
+
+  void BeforeSettle(Napi::Env env) override { opened_.warnings->report(env, messages_); }
 
   Napi::Value Result(Napi::Env env) override {
     planRef_.Reset();
@@ -243,6 +287,7 @@ class OpenWorker : public PromiseWorker {
   size_t planBytes_;
   GpuPipelineOptions options_;
   OpenedPipeline opened_;
+  std::vector<std::string> messages_;
 };
 
 Napi::Value OpenGpuSession(const Napi::CallbackInfo& info) {
@@ -253,13 +298,19 @@ Napi::Value OpenGpuSession(const Napi::CallbackInfo& info) {
     }
     Napi::Uint8Array plan = info[0].As<Napi::Uint8Array>();
     if (plan.ByteLength() == 0) throw ArgumentError("plan", "a non-empty serialized engine");
-    return (new OpenWorker(env, plan, parseSessionOptions(info[1])))->queue();
+    GpuPipelineOptions options = parseSessionOptions(info[1]);
+    Napi::Value onWarning = info[1].As<Napi::Object>().Get("onWarning");
+    if (!onWarning.IsUndefined() && !onWarning.IsNull() && !onWarning.IsFunction()) {
+      throw ArgumentError("onWarning", "a function");
+    }
+    return (new OpenWorker(env, plan, options, std::make_shared<WarningReporter>(onWarning)))->queue();
   });
 }
 
 }  // namespace
 
 void InitGpuSession(Napi::Env env, Napi::Object exports) {
+  InitJsThreadOffload(env);
   Napi::Function constructor = GpuSession::Define(env);
   env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(constructor)));
   exports.Set("GpuSession", constructor);

@@ -22,6 +22,8 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   virtual void Run() = 0;
   virtual Napi::Value Result(Napi::Env env) = 0;
+  // On the JS thread before the promise settles either way (e.g. to report warnings of Run()).
+  virtual void BeforeSettle(Napi::Env env) {}
 
  private:
   void Execute() override {
@@ -36,6 +38,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnOK() override {
     // A JS exception here (e.g. out of JS heap) would otherwise leave the promise pending forever.
     try {
+      BeforeSettle(Env());
       deferred_.Resolve(Result(Env()));
     } catch (const Napi::Error& error) {
       deferred_.Reject(error.Value());
@@ -43,6 +46,11 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
   void OnError(const Napi::Error& error) override {
     Napi::Env env = Env();
+    try {
+      BeforeSettle(env);
+    } catch (const Napi::Error&) {
+      // The run's own failure is what the promise reports.
+    }
     if (!failure_) {
       deferred_.Reject(error.Value());
       return;

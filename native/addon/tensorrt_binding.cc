@@ -12,6 +12,7 @@
 #include "addon/arg_parse.h"
 #include "addon/bindings.h"
 #include "addon/js_errors.h"
+#include "addon/warning_reporter.h"
 #include "core/tensorrt_plugin.h"
 
 namespace lotus::addon {
@@ -35,6 +36,12 @@ Napi::Value TensorRTInfo(const Napi::CallbackInfo& info) {
   parser.Set("reason", trt.onnxParserAvailable ? env.Null()
                                                : Napi::String::New(env, trt.available ? trt.onnxParserReason : trt.reason));
   result.Set("onnxParser", parser);
+  Napi::Object plugins = Napi::Object::New(env);
+  plugins.Set("available", trt.pluginLibraryAvailable);
+  plugins.Set("reason", trt.pluginLibraryAvailable
+                            ? env.Null()
+                            : Napi::String::New(env, trt.available ? trt.pluginLibraryReason : trt.reason));
+  result.Set("pluginLibrary", plugins);
   return result;
 }
 
@@ -126,20 +133,23 @@ class ActiveBuilds {
   }
 };
 
+// A progress step, or (warning = true) a warning of TensorRT or the plugin in `phase`.
 struct ProgressEvent {
   std::string phase;
   int step = 0;
   int steps = 0;
+  bool warning = false;
 };
 
 class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
  public:
-  BuildWorker(Napi::Env env, TensorRTBuildOptions options, Napi::Value onProgress,
+  BuildWorker(Napi::Env env, TensorRTBuildOptions options, Napi::Value onProgress, Napi::Value onWarning,
               std::shared_ptr<std::atomic<bool>> cancel)
       : Napi::AsyncProgressQueueWorker<ProgressEvent>(env, "lotus:tensorrtBuild"),
         deferred_(Napi::Promise::Deferred::New(env)),
         options_(std::move(options)),
-        cancel_(std::move(cancel)) {
+        cancel_(std::move(cancel)),
+        warnings_(onWarning) {
     if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
     ActiveBuilds::add(env, cancel_);
   }
@@ -150,11 +160,21 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
 
   void Execute(const ExecutionProgress& progress) override {
     try {
-      plan_ = buildTensorRTEngine(options_, [&](const std::string& phase, int step, int steps) {
-        ProgressEvent event{phase, step, steps};
-        progress.Send(&event, 1);
-        return !cancel_->load();
-      });
+      BuildWarning warning;
+      if (warnings_.wanted()) {
+        warning = [&](const std::string& message) {
+          ProgressEvent event{message, 0, 0, true};
+          progress.Send(&event, 1);
+        };
+      }
+      plan_ = buildTensorRTEngine(
+          options_,
+          [&](const std::string& phase, int step, int steps) {
+            ProgressEvent event{phase, step, steps};
+            progress.Send(&event, 1);
+            return !cancel_->load();
+          },
+          warning);
     } catch (const Error& error) {
       fail(error.code(), error.what());
     } catch (const std::bad_alloc&) {
@@ -168,10 +188,15 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
   }
 
   void OnProgress(const ProgressEvent* events, size_t count) override {
-    if (onProgress_.IsEmpty() || !events) return;
+    if (!events) return;
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     for (size_t i = 0; i < count; ++i) {
+      if (events[i].warning) {
+        warnings_.report(env, events[i].phase);
+        continue;
+      }
+      if (onProgress_.IsEmpty()) continue;
       try {
         onProgress_.Call({Napi::String::New(env, events[i].phase), Napi::Number::New(env, events[i].step),
                           Napi::Number::New(env, events[i].steps)});
@@ -212,6 +237,7 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
   TensorRTBuildOptions options_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   Napi::FunctionReference onProgress_;
+  WarningReporter warnings_;
   Napi::ObjectReference callbackError_;
   std::vector<uint8_t> plan_;
   bool failed_ = false;
@@ -226,8 +252,11 @@ Napi::Value BuildEngine(const Napi::CallbackInfo& info) {
     if (!info[1].IsUndefined() && !info[1].IsNull() && !info[1].IsFunction()) {
       throw ArgumentError("onProgress", "a function");
     }
+    if (!info[2].IsUndefined() && !info[2].IsNull() && !info[2].IsFunction()) {
+      throw ArgumentError("onWarning", "a function");
+    }
     auto cancel = std::make_shared<std::atomic<bool>>(false);
-    auto* worker = new BuildWorker(env, std::move(options), info[1], cancel);  // deletes itself when done
+    auto* worker = new BuildWorker(env, std::move(options), info[1], info[2], cancel);  // deletes itself when done
     Napi::Object handle = Napi::Object::New(env);
     handle.Set("promise", worker->promise());
     handle.Set("cancel", Napi::Function::New(

@@ -1,6 +1,8 @@
-// What CUDA can see on this machine, gathered without ever throwing: the addon must load and
-// report on machines with no driver or no GPU.
+// What CUDA can see on this machine, gathered without ever throwing (the addon must load and
+// report on machines with no driver or no GPU) and without creating a CUDA context on any device
+// (driver API attributes only: core/cuda_driver.h).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,7 +15,6 @@ struct DeviceProperties {
   int computeMajor = 0;
   int computeMinor = 0;
   size_t totalMemory = 0;
-  size_t freeMemory = 0;
   int multiProcessorCount = 0;
 };
 
@@ -29,5 +30,18 @@ DeviceInfo queryDeviceInfo();
 
 // Throws ERR_LOTUS_BACKEND_UNAVAILABLE with the reason when `device` cannot be used.
 void requireUsableDevice(int device);
+
+struct DeviceMemory {
+  bool known = false;
+  uint64_t free = 0, total = 0;
+  std::string source;  // "nvml" or "cuda" (the device's own context)
+  std::string reason;  // why unknown
+};
+
+// Free and total memory of one device: from NVML when it loads (no CUDA context), else, when
+// allowContext, from cudaMemGetInfo in the device's primary context (created if it does not exist:
+// ask for the device you use). Blocks for up to seconds (NVML or context start-up): not for the JS
+// thread. Throws ArgumentError for a device index that does not exist.
+DeviceMemory queryDeviceMemory(int device, bool allowContext);
 
 }  // namespace lotus

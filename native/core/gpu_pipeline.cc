@@ -7,9 +7,12 @@
 #include <cstring>
 
 #include "core/cuda_check.h"
+#include "core/engine_io.h"
 #include "core/errors.h"
 #include "core/pixel_kernels.h"
 #include "core/pixel_math.h"
+#include "core/saturating.h"
+#include "core/stream_wait.h"
 
 namespace lotus {
 namespace {
@@ -34,10 +37,11 @@ enum Stage { kStart, kUploaded, kPreprocessed, kInferred, kPostprocessed, kDownl
 struct GpuPipeline::Lane {
   std::unique_ptr<EngineLane> engineLane;
   cudaStream_t stream = nullptr;
-  cudaEvent_t events[kStageCount] = {};
+  cudaEvent_t events[kStageCount] = {};  // timing
+  std::unique_ptr<StreamWaiter> waiter;  // every wait for the stream: sleeps, never spins a core
   Lease image, noise, prediction;
   int shapeBatch = 0, shapeWidth = 0, shapeHeight = 0;  // the lane's buffers and graph are for this shape
-  int plainRunsAtShape = 0;             // TensorRT's first enqueue at a shape may allocate: not capturable
+  int plainRunsAtShape = 0;  // saturating; TensorRT's first enqueue at a shape may allocate: not capturable
   cudaGraphExec_t graph = nullptr;
   bool graphFailedAtShape = false;
 
@@ -46,7 +50,7 @@ struct GpuPipeline::Lane {
     graph = nullptr;
   }
   ~Lane() {
-    if (stream != nullptr) cudaStreamSynchronize(stream);
+    if (stream != nullptr && waiter) waiter->waitNoThrow(stream);  // no work is queued without a waiter
     dropGraph();
     for (cudaEvent_t event : events) {
       if (event != nullptr) cudaEventDestroy(event);
@@ -66,16 +70,11 @@ GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOption
   if (options_.lanes < 1 || options_.lanes > engine_->maxLanes()) {
     throw ArgumentError("lanes", "1.." + std::to_string(engine_->maxLanes()) + " (the engine's optimization profiles)");
   }
-  for (const TensorDesc& tensor : engine_->tensors()) {
-    if (tensor.isInput && tensor.name == "image") imageType_ = tensor.dtype, imageName_ = tensor.name;
-    if (tensor.isInput && tensor.name == "noise") noiseType_ = tensor.dtype, noiseName_ = tensor.name;
-    if (!tensor.isInput && tensor.name == "prediction") predictionType_ = tensor.dtype, predictionName_ = tensor.name;
-  }
-  if (imageName_.empty() || predictionName_.empty()) {
-    throw Error(ErrorCode::Model, "engine lacks the `image` input or the `prediction` output");
-  }
-  if (options_.generation && noiseName_.empty()) throw Error(ErrorCode::Model, "generation model without a `noise` input");
-  if (!options_.generation && !noiseName_.empty()) throw Error(ErrorCode::Model, "regression model with a `noise` input");
+  // Before any CUDA call: an engine that does not fit the contract fails here, not at its first enqueue.
+  const EngineIo io = checkEngineIo(engine_->tensors(), options_.generation);
+  imageName_ = io.image.name, imageType_ = io.image.dtype;
+  noiseName_ = io.noise.name, noiseType_ = io.noise.dtype;
+  predictionName_ = io.prediction.name, predictionType_ = io.prediction.dtype;
   std::vector<int64_t> imageOpt;
   engine_->inputShapeRange(imageName_, 0, imageMin_, imageOpt, imageMax_);  // every lane's profile is the same
   if (imageMin_.size() != 4 || imageMax_.size() != 4 || imageMax_[0] < 1) {
@@ -89,6 +88,7 @@ GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOption
     auto lane = std::make_unique<Lane>();
     LOTUS_CUDA_CHECK(cudaStreamCreateWithFlags(&lane->stream, cudaStreamNonBlocking));
     for (cudaEvent_t& event : lane->events) LOTUS_CUDA_CHECK(cudaEventCreate(&event));
+    lane->waiter = std::make_unique<StreamWaiter>();
     lane->engineLane = engine_->createLane(i);
     freeLanes_.push_back(lane.get());
     lanes_.push_back(std::move(lane));
@@ -97,8 +97,9 @@ GpuPipeline::GpuPipeline(std::shared_ptr<Engine> engine, const GpuPipelineOption
 
 GpuPipeline::~GpuPipeline() {
   // Owners keep the pipeline alive while requests run (shared_ptr), so every lane is free here.
-  // The last owner may be the JS thread (close()) or a worker whose request failed before run()'s
-  // cudaSetDevice: stream/graph/context/engine teardown must run with our device current.
+  // The addon shares it through shareOffloaded() (core/offload.h): this runs on a worker thread,
+  // whose current device may be another one: stream/graph/context/engine teardown must run with
+  // our device current.
   ScopedDevice current(options_.device);
   lanes_.clear();
   engine_.reset();  // TensorRT engine teardown, inside the device scope too
@@ -123,7 +124,7 @@ void GpuPipeline::releaseLane(Lane& lane) {
 void GpuPipeline::infer(Lane& lane) {
   if (!options_.cudaGraphs || lane.graphFailedAtShape || lane.plainRunsAtShape == 0) {
     lane.engineLane->enqueue(lane.stream);
-    lane.plainRunsAtShape += 1;
+    saturatingIncrement(lane.plainRunsAtShape);
     return;
   }
   if (lane.graph == nullptr) {
@@ -171,7 +172,7 @@ void GpuPipeline::checkProfile(size_t batch, const PreprocessPlan& plan) const {
 
 void GpuPipeline::configureLane(Lane& lane, int batch, const PreprocessPlan& plan) {
   if (lane.shapeBatch == batch && lane.shapeWidth == plan.networkWidth && lane.shapeHeight == plan.networkHeight) return;
-  LOTUS_CUDA_CHECK(cudaStreamSynchronize(lane.stream));
+  lane.waiter->wait(lane.stream);
   lane.dropGraph();
   lane.graphFailedAtShape = false;
   lane.plainRunsAtShape = 0;
@@ -269,11 +270,10 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
   Lease scratch = devicePool_->acquire(scratchElements * sizeof(float));  // reused in stream order
   Lease noiseHost;
   struct StreamDrain {
+    StreamWaiter& waiter;
     cudaStream_t stream;
-    ~StreamDrain() {
-      if (cudaStreamSynchronize(stream) != cudaSuccess) cudaGetLastError();
-    }
-  } drain{lane.stream};
+    ~StreamDrain() { waiter.waitNoThrow(stream); }
+  } drain{*lane.waiter, lane.stream};
 
   cudaStream_t stream = lane.stream;
   auto* imageSlices = static_cast<char*>(lane.image.data());
@@ -319,7 +319,7 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
                                      cudaMemcpyDeviceToHost, stream));
   }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kDownloaded], stream));
-  LOTUS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  lane.waiter->wait(stream);  // sleeps until the download lands (cudaStreamSynchronize would spin)
 
   GpuResult result;
   auto elapsed = [&](Stage from, Stage to) {

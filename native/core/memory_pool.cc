@@ -7,6 +7,7 @@
 
 #include "core/cuda_check.h"
 #include "core/errors.h"
+#include "core/offload.h"
 
 namespace lotus {
 
@@ -42,12 +43,15 @@ void Lease::reset() {
 }
 
 std::shared_ptr<MemoryPool> MemoryPool::create(MemoryKind kind, int device, size_t maxCachedBytes) {
-  return std::shared_ptr<MemoryPool>(new MemoryPool(kind, device, maxCachedBytes));
+  // The last lease may be a zero-copy result's finalizer on the JS thread: the frees then run on the
+  // thread's offloader (core/offload.h), not on the event loop.
+  return shareOffloaded(new MemoryPool(kind, device, maxCachedBytes));
 }
 
 MemoryPool::~MemoryPool() {
-  // Every lease holds a reference, so only idle buffers remain here.
-  ScopedDevice current(device_);  // may run on the JS thread (last result's finalizer)
+  // Every lease holds a reference, so only idle buffers remain here. Runs on a worker thread, or on
+  // whichever thread dropped the last reference where that thread has no offloader.
+  ScopedDevice current(device_);
   for (auto& entry : idle_) free(entry.second);
 }
 

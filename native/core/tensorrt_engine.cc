@@ -137,11 +137,8 @@ class TensorRTEngine final : public Engine {
 
 }  // namespace
 
-std::shared_ptr<Engine> deserializeTensorRTEngine(const void* plan, size_t size, int device) {
-  const LotusTrtPluginApi& api = tensorrt::requirePlugin();
-  if (!plan || size == 0) throw ArgumentError("plan", "a non-empty serialized engine");
-  requireUsableDevice(device);
-  LOTUS_CUDA_CHECK(cudaSetDevice(device));  // the engine's memory lives on the current device
+std::shared_ptr<Engine> tensorrt::deserializeWithPlugin(const LotusTrtPluginApi& api, const void* plan, size_t size,
+                                                       int device) {
   LotusTrtEngine* raw = nullptr;
   char* error = nullptr;
   const int status = api.deserializeEngine(plan, size, &raw, &error);
@@ -152,6 +149,14 @@ std::shared_ptr<Engine> deserializeTensorRTEngine(const void* plan, size_t size,
     destroy(handle);
   });
   return std::make_shared<TensorRTEngine>(api, std::move(engine), device);
+}
+
+std::shared_ptr<Engine> deserializeTensorRTEngine(const void* plan, size_t size, int device) {
+  const LotusTrtPluginApi& api = tensorrt::requirePlugin();
+  if (!plan || size == 0) throw ArgumentError("plan", "a non-empty serialized engine");
+  requireUsableDevice(device);
+  LOTUS_CUDA_CHECK(cudaSetDevice(device));  // the engine's memory lives on the current device
+  return tensorrt::deserializeWithPlugin(api, plan, size, device);
 }
 
 }  // namespace lotus

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,9 +38,10 @@ std::string baseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// TensorRT messages logged on threads with no capture in place (TensorRT's own worker threads)
-// would otherwise be lost: print them to stderr, as TensorRT's sample logger does. Errors by
-// default; LOTUS_TENSORRT_LOG=warning|info|verbose shows more.
+// TensorRT messages that no plugin call captured (warnings, and everything logged on TensorRT's own
+// worker threads) come here. Warnings on a thread with a TensorRTWarnings scope go to it (and from
+// there to onWarning); the rest is printed to stderr as TensorRT's sample logger does: errors by
+// default, LOTUS_TENSORRT_LOG=warning|info|verbose for more.
 int32_t stderrLogLevel() {
   const char* level = std::getenv("LOTUS_TENSORRT_LOG");
   if (!level) return 1;
@@ -49,11 +51,33 @@ int32_t stderrLogLevel() {
   return 1;
 }
 
-void logToStderr(void*, int32_t severity, const char* message) {
+constexpr int32_t kWarning = 2;  // ILogger::Severity::kWARNING
+
+int32_t routedLogLevel() { return std::max(stderrLogLevel(), kWarning); }
+
+void routeLog(void*, int32_t severity, const char* message) {
+  if (severity == kWarning) {
+    if (TensorRTWarnings* scope = TensorRTWarnings::current()) {
+      scope->add(message);
+      return;
+    }
+  }
+  if (severity > stderrLogLevel()) return;
   static const char* const names[] = {"internal error", "error", "warning", "info", "verbose"};
   const char* name = severity >= 0 && severity <= 4 ? names[severity] : "message";
   std::fprintf(stderr, "lotus-trt: TensorRT %s: %s\n", name, message ? message : "");
 }
+
+// A build's warnings (build.log): the plugin calls it on the building thread.
+void forwardBuildWarning(void* user, int32_t, const char* message) {
+  try {
+    (*static_cast<const BuildWarning*>(user))(message ? message : "");
+  } catch (...) {
+    // A warning lost to a throwing callback must not unwind through TensorRT.
+  }
+}
+
+thread_local TensorRTWarnings* currentWarnings = nullptr;
 
 // Loads one plugin; on failure returns false with `why`. A plugin that failed is not dlclosed: it
 // may hold a half-initialised TensorRT handle, and a few KiB mapped once is harmless.
@@ -83,12 +107,19 @@ bool tryPlugin(const std::string& path, PluginState& state, std::string& why) {
     return false;
   }
   state.api = api;
-  api->setLogCallback(&logToStderr, nullptr, stderrLogLevel());
+  api->setLogCallback(&routeLog, nullptr, routedLogLevel());
   state.availability.available = true;
   state.availability.pluginPath = path;
   state.availability.compiledMajor = api->compiledVersion / 10000;
   state.availability.compiledVersion = tensorrt::versionString(api->compiledVersion);
   state.availability.libraryVersion = tensorrt::versionString(libraryVersion);
+  // TensorRT's standard plugins before any parse or deserialization that may use them.
+  char* pluginLibraryError = nullptr;
+  state.availability.pluginLibraryAvailable = api->probePluginLibrary(&pluginLibraryError) == LOTUS_TRT_OK;
+  if (!state.availability.pluginLibraryAvailable) {
+    state.availability.pluginLibraryReason = pluginLibraryError ? pluginLibraryError : "libnvinfer_plugin probe failed";
+  }
+  api->freeMemory(pluginLibraryError);
   char* parserError = nullptr;
   state.availability.onnxParserAvailable = api->probeParser(&parserError) == LOTUS_TRT_OK;
   if (!state.availability.onnxParserAvailable) {
@@ -193,14 +224,22 @@ std::string versionString(int32_t version) {
 
 const TensorRTAvailability& tensorrtAvailability() { return pluginState().availability; }
 
-std::vector<uint8_t> buildTensorRTEngine(const TensorRTBuildOptions& options, const BuildProgress& progress) {
-  const LotusTrtPluginApi& api = tensorrt::requirePlugin();
-  if (options.onnxPath.empty()) throw ArgumentError("onnxPath", "a path to an ONNX file");
-  if (options.lanes < 1) throw ArgumentError("lanes", "an integer >= 1");
-  if (options.profiles.empty()) throw ArgumentError("profiles", "a shape range for every input");
-  requireUsableDevice(options.device);
-  LOTUS_CUDA_CHECK(cudaSetDevice(options.device));  // TensorRT builds for the current device
+TensorRTWarnings::TensorRTWarnings() noexcept : previous_(currentWarnings) { currentWarnings = this; }
 
+TensorRTWarnings::~TensorRTWarnings() { currentWarnings = previous_; }
+
+TensorRTWarnings* TensorRTWarnings::current() noexcept { return currentWarnings; }
+
+void TensorRTWarnings::add(const char* message) noexcept {
+  try {
+    messages_.emplace_back(message ? message : "");
+  } catch (...) {
+    // Out of memory: the warning is lost, the call goes on.
+  }
+}
+
+std::vector<uint8_t> tensorrt::buildWithPlugin(const LotusTrtPluginApi& api, const TensorRTBuildOptions& options,
+                                               const BuildProgress& progress, const BuildWarning& warning) {
   std::vector<LotusTrtProfileInput> inputs;
   for (const ShapeProfile& profile : options.profiles) {
     LotusTrtProfileInput input{};
@@ -223,6 +262,12 @@ std::vector<uint8_t> buildTensorRTEngine(const TensorRTBuildOptions& options, co
     build.progress = &progressTrampoline;
     build.progressUser = const_cast<BuildProgress*>(&progress);
   }
+  // TensorRT's warnings on this thread and the plugin's own (timing cache) reach the caller; without
+  // a callback they are routed like any other uncaptured warning (a TensorRTWarnings scope, stderr).
+  if (warning) {
+    build.log = &forwardBuildWarning;
+    build.logUser = const_cast<BuildWarning*>(&warning);
+  }
 
   void* plan = nullptr;
   size_t planSize = 0;
@@ -231,6 +276,17 @@ std::vector<uint8_t> buildTensorRTEngine(const TensorRTBuildOptions& options, co
   tensorrt::check(api, status, error, "buildEngine");
   std::unique_ptr<void, void (*)(void*)> owned(plan, api.freeMemory);
   return std::vector<uint8_t>(static_cast<uint8_t*>(plan), static_cast<uint8_t*>(plan) + planSize);
+}
+
+std::vector<uint8_t> buildTensorRTEngine(const TensorRTBuildOptions& options, const BuildProgress& progress,
+                                         const BuildWarning& warning) {
+  const LotusTrtPluginApi& api = tensorrt::requirePlugin();
+  if (options.onnxPath.empty()) throw ArgumentError("onnxPath", "a path to an ONNX file");
+  if (options.lanes < 1) throw ArgumentError("lanes", "an integer >= 1");
+  if (options.profiles.empty()) throw ArgumentError("profiles", "a shape range for every input");
+  requireUsableDevice(options.device);
+  LOTUS_CUDA_CHECK(cudaSetDevice(options.device));  // TensorRT builds for the current device
+  return tensorrt::buildWithPlugin(api, options, progress, warning);
 }
 
 }  // namespace lotus

@@ -20,6 +20,8 @@ struct TensorRTAvailability {
   std::string libraryVersion;   // from getInferLibVersion() of the loaded libnvinfer
   bool onnxParserAvailable = false;  // libnvonnxparser loaded: engines can be built, not only run
   std::string onnxParserReason;      // why not
+  bool pluginLibraryAvailable = false;  // libnvinfer_plugin loaded and its plugins registered
+  std::string pluginLibraryReason;      // why not (optional: only graphs with TensorRT plugin layers need it)
 };
 
 // Cached after the first call; never throws.
@@ -43,9 +45,34 @@ struct TensorRTBuildOptions {
 
 // Progress of a build: phase name, step, number of steps (from IProgressMonitor). Return false to cancel.
 using BuildProgress = std::function<bool(const std::string& phase, int step, int steps)>;
+// A warning of TensorRT or of the plugin (e.g. "lotus-trt: building without the timing cache: ..."),
+// on the building thread, as it is logged.
+using BuildWarning = std::function<void(const std::string& message)>;
 
 // Builds a serialized engine (plan). Throws lotus::Error with TensorRT's logged errors in the message.
-std::vector<uint8_t> buildTensorRTEngine(const TensorRTBuildOptions& options, const BuildProgress& progress);
+std::vector<uint8_t> buildTensorRTEngine(const TensorRTBuildOptions& options, const BuildProgress& progress,
+                                         const BuildWarning& warning = nullptr);
+
+// TensorRT warnings logged on this thread while a scope lives (deserializing, creating contexts,
+// enqueueing) are collected in it, for the caller to hand to onWarning. Without a scope they go to
+// stderr when LOTUS_TENSORRT_LOG=warning (or info, verbose). Scopes nest; the innermost collects.
+class TensorRTWarnings {
+ public:
+  TensorRTWarnings() noexcept;
+  ~TensorRTWarnings();
+  TensorRTWarnings(const TensorRTWarnings&) = delete;
+  TensorRTWarnings& operator=(const TensorRTWarnings&) = delete;
+
+  std::vector<std::string> take() { return std::move(messages_); }
+
+  // The innermost scope of this thread, or nullptr.
+  static TensorRTWarnings* current() noexcept;
+  void add(const char* message) noexcept;
+
+ private:
+  TensorRTWarnings* previous_;
+  std::vector<std::string> messages_;
+};
 
 // Deserializes a plan. A stale/corrupt plan throws lotus::Error (ERR_LOTUS_TENSORRT) whose message
 // starts with "deserialize failed"; the caller deletes it and rebuilds.

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "tensorrt/logger.h"
 #include "tensorrt/plugin_common.h"
 
 namespace lotus_trt {
@@ -68,6 +69,20 @@ ParserLibrary loadParser() {
   return library;
 }
 
+PluginLibrary loadPlugins() {
+  inferLibrary();  // the plugins register into libnvinfer of the same major
+  const std::string name = soname("libnvinfer_plugin");
+  void* handle = openLibrary(name);  // never dlclosed: registered creators point into it
+  auto init = symbol<bool (*)(void*, const char*)>(handle, name, "initLibNvInferPlugins");
+  LogCapture capture;  // its errors become the failure message
+  if (!init(&logger(), "")) {
+    throw Failure(LOTUS_TRT_FAILED, capture.describe(name + ": initLibNvInferPlugins returned false"));
+  }
+  PluginLibrary library;
+  library.initialized = true;
+  return library;
+}
+
 template <typename T>
 const T& loadOnce(LoadOnce<T>& state, T (*load)()) {
   std::call_once(state.once, [&] {
@@ -104,6 +119,11 @@ const InferLibrary& inferLibrary() {
 const ParserLibrary& parserLibrary() {
   static LoadOnce<ParserLibrary> state;
   return loadOnce(state, &loadParser);
+}
+
+const PluginLibrary& pluginLibrary() {
+  static LoadOnce<PluginLibrary> state;
+  return loadOnce(state, &loadPlugins);
 }
 
 }  // namespace lotus_trt

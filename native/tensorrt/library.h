@@ -22,8 +22,15 @@ struct ParserLibrary {
   void* (*createParserInternal)(void*, void*, int) = nullptr;
 };
 
+// TensorRT's standard plugins (libnvinfer_plugin.so.<MAJOR>), registered with
+// initLibNvInferPlugins(logger, "") as trtexec does, so engines and ONNX graphs that use them work.
+struct PluginLibrary {
+  bool initialized = false;
+};
+
 // Loaded once; later calls return the same result. Throws Failure with dlerror()'s reason.
 const InferLibrary& inferLibrary();
 const ParserLibrary& parserLibrary();
+const PluginLibrary& pluginLibrary();
 
 }  // namespace lotus_trt

@@ -22,14 +22,14 @@ void Logger::log(Severity severity, const char* message) noexcept {
         return;
       }
       if (severity == Severity::kWARNING) {
-        // Nested captures (e.g. around parsing) forward to the nearest one that wants warnings.
+        // Nested captures (e.g. around parsing) forward to the nearest one that wants warnings;
+        // when none does (deserializing, contexts, enqueue), the fallback below gets it.
         for (LogCapture* scope = capture; scope; scope = scope->previous_) {
           if (scope->warnings_) {
             scope->warnings_(scope->user_, level, text);
             return;
           }
         }
-        return;
       }
     }
     std::lock_guard<std::mutex> lock(mutex_);

@@ -16,7 +16,8 @@ namespace lotus_trt {
 class Logger final : public nvinfer1::ILogger {
  public:
   void log(Severity severity, const char* message) noexcept override;
-  // Messages with no capture on their thread (TensorRT's own threads) go here, if set.
+  // Messages no capture took (warnings where no scope has a warnings callback, everything on
+  // TensorRT's own threads) go here, if set and at or below maxSeverity.
   void setFallback(LotusTrtLogFn log, void* user, int32_t maxSeverity) noexcept;
 
  private:

@@ -26,6 +26,10 @@ int probeParser(char** error) noexcept {
   return guarded(error, [] { parserLibrary(); });
 }
 
+int probePluginLibrary(char** error) noexcept {
+  return guarded(error, [] { pluginLibrary(); });
+}
+
 int build(const LotusTrtBuildOptions* options, void** plan, size_t* planSize, char** error) noexcept {
   return guarded(error, [&] {
     if (!options || !plan || !planSize) throw Failure(LOTUS_TRT_INVALID, "buildEngine: null argument");
@@ -60,6 +64,7 @@ const LotusTrtPluginApi kApi = {
     &enqueue,
     &setLogCallback,
     &probeParser,
+    &probePluginLibrary,
 };
 
 }  // namespace

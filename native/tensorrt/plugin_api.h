@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 /* Bump on any change of this file; the loader refuses a plugin with a different number. */
-#define LOTUS_TRT_PLUGIN_ABI 2
+#define LOTUS_TRT_PLUGIN_ABI 3
 #define LOTUS_TRT_PLUGIN_ENTRY "lotus_tensorrt_plugin_api"
 #define LOTUS_TRT_MAX_DIMS 8
 
@@ -110,12 +110,19 @@ typedef struct LotusTrtPluginApi {
   int (*setTensorAddress)(LotusTrtContext* context, const char* name, void* address, char** error);
   int (*enqueue)(LotusTrtContext* context, void* stream, char** error);
 
-  /* Messages TensorRT logs outside any plugin call (e.g. on its own threads); NULL = dropped. */
+  /* Messages no plugin call captured: warnings of calls that take no log callback (deserializing,
+   * contexts, enqueue; on the calling thread) and whatever TensorRT logs on its own threads, at or
+   * below maxSeverity. NULL = dropped. */
   void (*setLogCallback)(LotusTrtLogFn log, void* user, int32_t maxSeverity);
 
   /* Loads libnvonnxparser.so.<MAJOR> (once). Only builds need it: a machine with libnvinfer alone
    * still runs cached engines. Fails with the dlopen/dlsym reason. */
   int (*probeParser)(char** error);
+
+  /* Loads libnvinfer_plugin.so.<MAJOR> (once) and registers TensorRT's standard plugins with
+   * initLibNvInferPlugins(logger, ""), as trtexec does. Optional: engines and graphs that use no
+   * TensorRT plugin layer need none. Fails with the dlopen/dlsym reason or TensorRT's errors. */
+  int (*probePluginLibrary)(char** error);
 } LotusTrtPluginApi;
 
 typedef const LotusTrtPluginApi* (*LotusTrtPluginEntryFn)(void);

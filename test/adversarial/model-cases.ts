@@ -121,7 +121,7 @@ export function nestedGraph(depth: number): Buffer {
 }
 
 const environment: EngineEnvironment = {
-  pluginVersion: '11.1.0', libraryVersion: '11.1.0', gpuName: 'Replay GPU', gpuUuid: 'GPU-0', computeCapability: [9, 0], cudaRuntimeMajor: 13,
+  pluginVersion: '11.1.0', libraryVersion: '11.1.0', gpuName: 'Replay GPU', computeCapability: [9, 0], multiProcessorCount: 132, cudaRuntimeMajor: 13,
 };
 const settings: EngineBuildSettings = {
   profiles: [{ input: 'image', min: [1, 3, 256, 256], opt: [1, 3, 576, 768], max: [1, 3, 1024, 1024] }],

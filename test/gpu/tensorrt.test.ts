@@ -12,7 +12,7 @@ import { buildPlan, buildSettings, TensorRTBackend } from '../../lib/backends/te
 import { EngineCache } from '../../lib/cache/engine-cache';
 import { createEstimator } from '../../lib/estimator/estimator';
 import { TensorRTError } from '../../lib/errors';
-import { deviceInfo, tensorrtInfo } from '../../lib/addon/info';
+import { deviceInfo, deviceMemory, tensorrtInfo } from '../../lib/addon/info';
 import { readModelInfo } from '../../lib/model/metadata';
 import { native } from '../../lib/addon/load';
 
@@ -150,10 +150,10 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
       }
     };
     await settle();
-    const before = { stats: backend!.memoryStats(), rss: process.memoryUsage().rss, gpuFree: deviceInfo().devices[0]!.freeMemory };
+    const before = { stats: backend!.memoryStats(), rss: process.memoryUsage().rss, gpuFree: (await deviceMemory(0)).free! };
     for (let i = 0; i < 10_000; i += 2) await Promise.all([round(i), round(i + 1)]);
     await settle();
-    const after = { stats: backend!.memoryStats(), rss: process.memoryUsage().rss, gpuFree: deviceInfo().devices[0]!.freeMemory };
+    const after = { stats: backend!.memoryStats(), rss: process.memoryUsage().rss, gpuFree: (await deviceMemory(0)).free! };
     const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     console.log(`TensorRT 10,000 requests: RSS ${mib(before.rss)} -> ${mib(after.rss)} MiB; GPU free ${mib(before.gpuFree)} -> ` +
       `${mib(after.gpuFree)} MiB; device pool ${JSON.stringify(after.stats.device)}; pinned pool ${JSON.stringify(after.stats.pinned)}`);
