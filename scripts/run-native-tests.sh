@@ -9,7 +9,7 @@ nvcc="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 # "native" needs a visible GPU; without one, any architecture will do to build.
 if nvidia-smi -L >/dev/null 2>&1; then default_arch=native; else default_arch=89-real; fi
 arch="${LOTUS_CUDA_ARCHITECTURES:-$default_arch}"
-cmake -S "$root" -B "$build" -DLOTUS_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$root" -B "$build" -DLOTUS_BUILD_TESTS=ON -DLOTUS_BUILD_ADDON=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
 cmake --build "$build" --target lotus_kernel_tests -j"$(nproc)"
 bin="$build/lotus_kernel_tests"

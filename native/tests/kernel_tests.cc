@@ -2,6 +2,7 @@
 //   lotus_kernel_tests            parity tests (exit 1 on any mismatch; exit 0 with "skipped: ..." without a GPU)
 //   lotus_kernel_tests --stress [rounds]   pre+post rounds through the pools; RSS / GPU memory before and after
 //   lotus_kernel_tests --timing   per-stage times for 1920x1080 RGB at processing resolution 768
+//   --json FILE (with any mode)  also writes the checks and metrics as JSON (scripts/gpu-check reads it)
 // The kernels and the host share core/pixel_math.h, so float32 results must be bit-identical
 // (tolerance 0); FP16 outputs are compared with the host value rounded to half.
 #include <cuda_fp16.h>
@@ -20,36 +21,17 @@
 #include "core/host_pipeline.h"
 #include "core/memory_pool.h"
 #include "core/pixel_kernels.h"
+#include "tests/test_report.h"
 
 namespace lotus {
 namespace {
 
-int failures = 0;
+testing::Report report;
+const char* const kGroup = "kernelParity";
 
-void report(const std::string& name, double maxError, size_t mismatches, size_t count, double tolerance) {
-  bool ok = maxError <= tolerance && mismatches == 0;
-  if (!ok) ++failures;
-  std::printf("%s %-58s max_err=%.3g mismatches=%zu/%zu\n", ok ? "PASS" : "FAIL", name.c_str(), maxError, mismatches,
-              count);
-}
-
-// Compares floats; NaN equals NaN. A mismatch is an error above `tolerance`.
 void compareFloats(const std::string& name, const std::vector<float>& expected, const std::vector<float>& actual,
                    double tolerance) {
-  double maxError = 0;
-  size_t mismatches = 0;
-  if (expected.size() != actual.size()) {
-    report(name + " (size)", INFINITY, 1, expected.size(), tolerance);
-    return;
-  }
-  for (size_t i = 0; i < expected.size(); ++i) {
-    if (std::isnan(expected[i]) && std::isnan(actual[i])) continue;
-    double error = std::fabs(static_cast<double>(expected[i]) - actual[i]);
-    if (std::isnan(error)) error = INFINITY;
-    if (error > maxError) maxError = error;
-    if (error > tolerance) ++mismatches;
-  }
-  report(name, maxError, mismatches, expected.size(), tolerance);
+  testing::compareFloats(report, kGroup, name, expected, actual.data(), actual.size(), tolerance);
 }
 
 template <typename T>
@@ -158,7 +140,8 @@ void testColorize(const std::string& label, const std::vector<float>& depth, int
     maxError = error > maxError ? error : maxError;
     mismatches += error != 0;
   }
-  report("colorizeDepth " + label + (reverse ? " reversed" : ""), maxError, mismatches, expected.size(), 0.0);
+  report.compare(kGroup, "colorizeDepth " + label + (reverse ? " reversed" : ""), maxError, mismatches, expected.size(),
+                 0.0);
 }
 
 // Returning buffers never calls CUDA (it may run on the JS thread); the next acquire frees what is
@@ -180,10 +163,10 @@ void testPoolBound() {
     small.reset();
     Lease reused = pool->acquire(300);
     ok = ok && pool->stats().reuses == after.reuses + 1;
-    std::printf("%s pool %s: cached %zu after release (no frees), %zu after next acquire (limit %zu, %llu frees)\n",
-                ok ? "PASS" : "FAIL", name, released.bytesCached, after.bytesCached, limit,
-                static_cast<unsigned long long>(after.frees));
-    if (!ok) ++failures;
+    char detail[200];
+    std::snprintf(detail, sizeof detail, "cached %zu after release (no frees), %zu after next acquire (limit %zu, %llu frees)",
+                  released.bytesCached, after.bytesCached, limit, static_cast<unsigned long long>(after.frees));
+    report.expect(kGroup, std::string("pool ") + name + " bound", ok, detail);
   }
 }
 
@@ -195,6 +178,7 @@ void runParity() {
       {1920, 1080, 3, 768}, {1080, 1920, 4, 768}, {640, 480, 3, 1024}, {333, 517, 4, 200},
       {17, 13, 3, 64},    {768, 768, 3, 768},   {4000, 3000, 3, 768}, {100, 37, 4, 5000},
       {1443, 715, 3, 768}, {848, 804, 4, 768},  {1024, 685, 4, 0},
+      {1366, 768, 3, 768}, {1366, 768, 4, 512}, {517, 333, 3, 512},  {1920, 1080, 3, 512},
   };
   for (const auto& c : cases) testPreprocess(c[0], c[1], c[2], c[3]);
 
@@ -205,6 +189,8 @@ void runParity() {
       testPostprocess(task, resample, 8, 8, 13, 11);
       testPostprocess(task, resample, 768, 432, 1920, 1080);
       testPostprocess(task, resample, 768, 376, 1443, 715);  // Lotus at 768: 768x380 in, 768x376 out
+      testPostprocess(task, resample, 768, 424, 1366, 768);  // 768x431 in, 768x424 out
+      testPostprocess(task, resample, 512, 328, 517, 333);   // 512x329 in, 512x328 out
       testPostprocess(task, resample, 776, 440, 400, 300);
       testPostprocess(task, resample, 64, 8, 32, 16);  // exact 2x down and up
       testPostprocess(task, resample, 32, 16, 64, 32);
@@ -293,8 +279,13 @@ void runStress(int rounds) {
   // Growth check: the pools must serve the steady state from the cache, and memory must not creep.
   bool grew = gpuAfter > gpuBefore + (size_t{16} << 20) || rssAfter > rssBefore + (size_t{64} << 20) ||
               d.bytesInUse != 0 || p.bytesInUse != 0;
-  std::printf("%s stress memory growth\n", grew ? "FAIL" : "PASS");
-  if (grew) ++failures;
+  char detail[160];
+  std::snprintf(detail, sizeof detail, "%d rounds, GPU used %+.1f MiB, RSS %+.1f MiB", rounds,
+                (static_cast<double>(gpuAfter) - gpuBefore) / 1048576.0,
+                (static_cast<double>(rssAfter) - rssBefore) / 1048576.0);
+  report.expect("kernelStress", "stress memory growth", !grew, detail);
+  report.metric("kernelStress", "gpuUsedDelta", (static_cast<double>(gpuAfter) - gpuBefore) / 1048576.0, "MiB");
+  report.metric("kernelStress", "rssDelta", (static_cast<double>(rssAfter) - rssBefore) / 1048576.0, "MiB");
 }
 
 void runTiming() {
@@ -340,7 +331,11 @@ void runTiming() {
                           "D2H (8.3 MB pinned)"};
   std::printf("timing: 1920x1080 RGB, processing resolution 768 -> %dx%d, mean of %d runs\n", pre.networkWidth,
               pre.networkHeight, iterations);
-  for (int s = 0; s < 4; ++s) std::printf("  %-30s %8.3f ms\n", names[s], totals[s] / iterations);
+  const char* keys[4] = {"upload", "preprocessFp16", "postprocessDepthNearest", "download"};
+  for (int s = 0; s < 4; ++s) {
+    std::printf("  %-30s %8.3f ms\n", names[s], totals[s] / iterations);
+    report.metric("kernelTiming", keys[s], totals[s] / iterations, "ms");
+  }
   for (auto& e : events) cudaEventDestroy(e);
   cudaStreamDestroy(stream);
 }
@@ -350,25 +345,41 @@ void runTiming() {
 
 int main(int argc, char** argv) {
   using namespace lotus;
+  std::string mode, jsonPath;
+  int rounds = 10000;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--json" && i + 1 < argc) {
+      jsonPath = argv[++i];
+    } else if (arg == "--stress" || arg == "--timing") {
+      mode = arg;
+    } else if (mode == "--stress" && std::atoi(arg.c_str()) > 0) {
+      rounds = std::atoi(arg.c_str());
+    } else {
+      std::fprintf(stderr, "usage: %s [--stress [rounds] | --timing] [--json FILE]\n", argv[0]);
+      return 2;
+    }
+  }
   DeviceInfo info = queryDeviceInfo();
   if (!info.usable()) {
-    std::printf("skipped: no CUDA device (%s)\n", info.reason.empty() ? "no devices" : info.reason.c_str());
-    return 0;
+    std::string reason = "no CUDA device (" + (info.reason.empty() ? std::string("no devices") : info.reason) + ")";
+    std::printf("skipped: %s\n", reason.c_str());
+    return report.writeJson(jsonPath, reason) ? 0 : 1;
   }
   try {
     LOTUS_CUDA_CHECK(cudaSetDevice(0));
-    std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "--stress") {
-      runStress(argc > 2 ? std::atoi(argv[2]) : 10000);
+      runStress(rounds);
     } else if (mode == "--timing") {
       runTiming();
     } else {
       runParity();
     }
   } catch (const std::exception& error) {
-    std::printf("FAIL exception: %s\n", error.what());
-    return 1;
+    report.expect("kernelParity", "exception", false, error.what());
   }
+  int failures = report.failures();
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);
+  if (!report.writeJson(jsonPath)) return 1;
   return failures ? 1 : 0;
 }
