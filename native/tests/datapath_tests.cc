@@ -31,6 +31,7 @@
 #include "core/device_info.h"
 #include "core/errors.h"
 #include "core/gpu_pipeline.h"
+#include "core/host_pipeline.h"
 #include "tests/datapath_timing.h"
 #include "tests/pipeline_reference.h"
 #include "tests/test_engine.h"
@@ -677,6 +678,26 @@ void dryRun() {
     return n;
   });
   timed("shared cases, small (per config)", [] { return expectAll(sharedCases(false), Config{}).size(); });
+  {
+    // The engine's output range: the post-processing clamp must see values on both sides of [-1, 1].
+    Case c = makeCase("range", {randomImage(640, 480, 3, 1)}, 320, Resample::Nearest, 3);
+    PreprocessPlan plan = planPreprocess(640, 480, 3, 320);
+    std::vector<float> input = hostPreprocess(plan, c.images[0].pixels.data(), c.images[0].pixels.size());
+    std::vector<float> noise(static_cast<size_t>(4) * (plan.networkHeight / 8) * (plan.networkWidth / 8));
+    hostGaussianNoise(3, noise.data(), noise.size());
+    std::vector<float> prediction = testEngineReference(input.data(), noise.data(), 1, plan.networkHeight,
+                                                        plan.networkWidth, true, DType::Float32);
+    size_t below = 0, above = 0;
+    float lo = prediction[0], hi = prediction[0];
+    for (float v : prediction) {
+      below += v < -1.0f;
+      above += v > 1.0f;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    std::printf("dry run: test engine prediction in [%.3f, %.3f], %.1f%% below -1, %.1f%% above 1\n", lo, hi,
+                100.0 * below / prediction.size(), 100.0 * above / prediction.size());
+  }
   timed("shared cases with the large ones (stress)", [] { return expectAll(sharedCases(true), Config{}).size(); });
 }
 

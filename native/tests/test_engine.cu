@@ -19,9 +19,9 @@ struct Coefficients {
 };
 
 __host__ __device__ inline Coefficients coefficients(int channel) {
-  if (channel == 0) return {0.75f, 0.125f, 0.25f, 0.0625f};
-  if (channel == 1) return {-0.5f, -0.0625f, 0.5f, -0.03125f};
-  return {0.625f, 0.25f, -0.25f, 0.046875f};
+  if (channel == 0) return {1.5f, 0.25f, 0.5f, 0.25f};
+  if (channel == 1) return {-1.25f, -0.375f, 1.0f, -0.125f};
+  return {1.375f, 0.5f, -0.75f, 0.1875f};
 }
 
 // One prediction element (test_engine.h gives the formula). Every step is a correctly rounded

@@ -20,8 +20,9 @@ def build(root, build_dir, arch, nvcc, log_path):
     """Returns (ok, seconds, detail)."""
     os.makedirs(build_dir, exist_ok=True)
     env = dict(os.environ, LOTUS_CUDA_ARCHITECTURES=arch)  # the top-level CMakeLists lets this win
-    configure = ["cmake", "-S", root, "-B", build_dir, "-DLOTUS_BUILD_TESTS=ON", "-DLOTUS_BUILD_ADDON=OFF", "-DLOTUS_GPU=ON",
-                 "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DCMAKE_CUDA_ARCHITECTURES={arch}"]
+    configure = ["cmake", "-S", root, "-B", build_dir, "-DLOTUS_BUILD_TESTS=ON", "-DLOTUS_BUILD_ADDON=OFF",
+                 "-DLOTUS_GPU=ON", "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CUDA_COMPILER={nvcc}",
+                 f"-DCMAKE_CUDA_ARCHITECTURES={arch}"]
     compile_ = ["cmake", "--build", build_dir, "--target", *TARGETS, "--parallel", str(os.cpu_count() or 2)]
     start = time.monotonic()
     with open(log_path, "w") as log:

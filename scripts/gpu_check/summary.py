@@ -44,10 +44,29 @@ def _describe(name, part):
                                                           m.get("ratio.pixelPath", 0))
     if name == "pytorch":
         ref = part.get("reference", {})
-        rows = [f"R={r['resolution']} b{r['batch']} {r['latency']['p50']:.1f} ms" for r in ref.get("results", [])]
-        return f"{ref.get('device', {}).get('name', '?')} {ref.get('precision', '')}: " + ", ".join(rows)
+        return (f"{ref.get('implementation', '?')}, {ref.get('device', {}).get('name', '?')}, "
+                f"{ref.get('precision', '')}{' autocast' if ref.get('autocast') else ''}")
     total, failed = _checks(part)
     return f"{total} checks, {failed} failed"
+
+
+def _details(name, part):
+    """Extra summary lines: the failed checks, or the PyTorch reference's figures per configuration."""
+    if part["status"] == "fail":
+        failed = [c for run in [part, *part.get("runs", [])] for c in run.get("checks", []) if not c.get("ok")]
+        def seen(c):
+            if "count" in c:
+                return f"{c['mismatches']}/{c['count']} mismatching, max error {c['maxError']}"
+            return c.get("detail", "")
+        return [f"FAIL {c['name']}: {seen(c)}"[:220] for c in failed[:12]]
+    if name == "pytorch" and part["status"] == "pass":
+        lines = []
+        for r in part.get("reference", {}).get("results", []):
+            stages = ", ".join(f"{k} {v['p50']:.1f}" for k, v in r["stages"].items() if k != "total")
+            lines.append(f"R={r['resolution']} ({r['networkWidth']}x{r['networkHeight']}) batch {r['batch']}: "
+                         f"p50 {r['latency']['p50']:.1f} ms, {r['imagesPerSecond']:.2f} img/s; {stages}")
+        return lines
+    return []
 
 
 def print_summary(report, json_path):
@@ -62,6 +81,8 @@ def print_summary(report, json_path):
         part = parts[name]
         seconds = f"{part['seconds']:6.1f} s" if "seconds" in part else " " * 8
         print(f"  {name:9} {part['status']:5} {seconds}  {_describe(name, part)}")
+        for line in _details(name, part):
+            print(f"{' ' * 28}{line}")
     statuses = [p["status"] for p in parts.values()]
     failed = statuses.count("fail")
     verdict = "FAILED" if failed else "OK"
