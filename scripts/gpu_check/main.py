@@ -3,7 +3,6 @@ then print one JSON report and a summary (docs/gpu-check.md). Python standard li
 PyTorch part runs under --python. Exit 0 when no part failed (skipped parts are fine), 1 otherwise."""
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
