@@ -7,6 +7,7 @@ import { benchCommand } from './bench';
 import { buildCommand } from './build';
 import { infoCommand } from './info';
 import { depthCommand, normalCommand } from './predict';
+import { serveCommand } from './serve';
 import { COMMANDS, usage } from './usage';
 
 export type CommandFn = (argv: string[]) => Promise<number>;
@@ -17,6 +18,7 @@ const COMMAND_FNS: Record<string, CommandFn> = {
   build: buildCommand,
   info: infoCommand,
   bench: benchCommand,
+  serve: serveCommand,
 };
 
 function lookup(command: string): CommandFn {

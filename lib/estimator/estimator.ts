@@ -32,6 +32,8 @@ export interface EstimatorStats {
   admissionLimit: number;
   /** Images waiting in the batcher for company or a backend slot (0 without batching). */
   batching: number;
+  /** Most images the batcher puts in one network call (1: no batching). */
+  maxBatch: number;
   /** One entry per device (CPU: one entry, device 'cpu'). */
   devices: DeviceStats[];
 }
@@ -152,6 +154,7 @@ export class LotusEstimator {
       active: this.admission.active,
       admissionLimit: this.admission.limit,
       batching: this.batcher?.pending ?? 0,
+      maxBatch: this.batcher ? this.batchSize : 1,
       devices: this.closing ? [] : this.pool.deviceStats(),
     };
   }
