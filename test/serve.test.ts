@@ -194,7 +194,9 @@ describe.skipIf(!fs.existsSync(fixtureModel))('lotus serve under pressure', () =
       expect(await exited).toBe(0);
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
       expect(stderr).toMatch(/SIGTERM: not accepting new connections/);
-      expect(stderr).toMatch(/drained; \d+ requests answered/);
+      const [, accepted, answered] = /drained; (\d+) requests accepted, (\d+) answered/.exec(stderr) ?? [];
+      expect(Number(answered)).toBe(Number(accepted));
+      expect(Number(answered)).toBeGreaterThanOrEqual(6);
     } finally {
       child.kill('SIGKILL');
     }

@@ -83,7 +83,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     process.stderr.write(`lotus serve: ${signal}: not accepting new connections; answering the requests in flight (deadline ${drainTimeoutMs} ms)\n`);
     stopping = server.shutdown(drainTimeoutMs).then((report) => {
-      process.stderr.write(`lotus serve: ${report.drained ? 'drained' : 'deadline passed, connections cut'}; ${report.answered} requests answered\n`);
+      process.stderr.write(`lotus serve: ${report.drained ? 'drained' : 'deadline passed, connections cut'}; ${report.accepted} requests accepted, ${report.answered} answered\n`);
       const code = report.drained ? 0 : 1;
       // Work cut at the deadline may still hold the event loop: exit regardless, shortly.
       setTimeout(() => process.exit(code), report.drained ? 2000 : 0).unref();

@@ -10,6 +10,7 @@ export class ServerMetrics {
   readonly requests: client.Counter<'route' | 'status'>;
   readonly latency: client.Histogram<'route' | 'status'>;
   readonly batchSize: client.Histogram;
+  readonly batchDuration: client.Histogram;
   private stats: () => EstimatorStats | undefined = () => undefined;
 
   constructor() {
@@ -27,6 +28,10 @@ export class ServerMetrics {
     });
     this.batchSize = new client.Histogram({
       name: 'lotus_batch_size', help: 'Images per network call', buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64], registers,
+    });
+    this.batchDuration = new client.Histogram({
+      name: 'lotus_batch_duration_seconds', help: 'Wall time of each network call (backend run)',
+      buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30], registers,
     });
     const gauge = (name: string, help: string, read: (s: EstimatorStats) => number) => this.gaugeFrom(name, help, read);
     gauge('lotus_queue_depth', 'Requests waiting for admission (bounded by the max queue)', (s) => s.queued);

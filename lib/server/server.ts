@@ -4,7 +4,7 @@
 // names a file the server reads; SVG is not accepted (estimator default). shutdown() stops accepting,
 // answers every request already accepted, then closes the estimator.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import getRawBody from 'raw-body';
 import { ImageError, InvalidArgumentError } from '../errors';
 import { createEstimator, type LotusEstimator } from '../estimator/estimator';
@@ -50,7 +50,9 @@ const ROUTES: Record<string, { method: string; task?: Task }> = {
 export interface ShutdownReport {
   /** Every accepted request was answered before the deadline. */
   drained: boolean;
-  /** Requests answered since the server started (any status). */
+  /** Requests the server received since it started (every one reached the handler). */
+  accepted: number;
+  /** Of those, the ones whose answer was written completely (any status); the rest had their client go away. */
   answered: number;
 }
 
@@ -62,6 +64,7 @@ export class LotusServer {
   private loadError: unknown;
   private status: ServerState = 'loading';
   private open = 0;
+  private accepted = 0;
   private answered = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private closing: Promise<ShutdownReport> | undefined;
@@ -76,7 +79,10 @@ export class LotusServer {
     this.metrics.watch(() => this.estimator?.stats());
     this.ready = createEstimator(options.model, {
       ...options.estimator,
-      onBatch: (batch) => this.metrics.batchSize.observe(batch.size),
+      onBatch: (batch) => {
+        this.metrics.batchSize.observe(batch.size);
+        if (batch.ms !== undefined) this.metrics.batchDuration.observe(batch.ms / 1000);
+      },
     }).then((estimator) => {
       this.estimator = estimator;
       if (this.status === 'loading') this.status = 'ready';
@@ -120,9 +126,12 @@ export class LotusServer {
    */
   shutdown(deadlineMs: number): Promise<ShutdownReport> {
     this.closing ??= (async () => {
+      const began = performance.now();
       this.status = 'draining';
-      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-      this.server.closeIdleConnections();
+      // Stop listening, but keep the open connections (http.Server.close() would also cut the idle
+      // ones, resetting a request a client is sending on one right then): a request arriving on
+      // one gets an answer (503) that closes it, and the idle rest are closed once drained.
+      const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(this.server, () => resolve()));
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deadlineMs); });
       const drain = (async () => {
@@ -133,10 +142,15 @@ export class LotusServer {
       })();
       const drained = await Promise.race([drain, deadline]);
       clearTimeout(timer);
-      this.server.closeAllConnections();
+      if (drained) this.server.closeIdleConnections();
+      else this.server.closeAllConnections();
+      // Connections still busy (a response being written, a client that keeps its idle one) end
+      // with that response or are cut at the deadline.
+      const cut = setTimeout(() => this.server.closeAllConnections(), Math.max(0, deadlineMs - (performance.now() - began)));
       await closed;
+      clearTimeout(cut);
       this.status = 'closed';
-      return { drained, answered: this.answered };
+      return { drained, accepted: this.accepted, answered: this.answered };
     })();
     return this.closing;
   }
@@ -149,6 +163,7 @@ export class LotusServer {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const started = performance.now();
     this.open += 1;
+    this.accepted += 1;
     let route = 'other';
     res.once('close', () => {
       this.open -= 1;
@@ -159,8 +174,6 @@ export class LotusServer {
       if (status === '200' && route.startsWith('/v1/')) this.meanLatency = 0.9 * this.meanLatency + 0.1 * ((performance.now() - started) / 1000);
       if (this.open === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
     });
-    // While draining, every answer closes its connection: clients move on instead of reusing it.
-    if (this.status === 'draining') res.setHeader('Connection', 'close');
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -260,6 +273,8 @@ export class LotusServer {
 
   private send(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string | Buffer, contentType: string): void {
     if (res.headersSent || res.destroyed) return;
+    // While draining, every answer closes its connection: clients move on instead of reusing it.
+    if (this.status === 'draining' || this.status === 'closed') res.setHeader('Connection', 'close');
     res.statusCode = status;
     res.setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', Buffer.byteLength(body));
