@@ -5,6 +5,7 @@
 // answers every request already accepted, then closes the estimator.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
 import getRawBody from 'raw-body';
 import { ImageError, InvalidArgumentError } from '../errors';
 import { createEstimator, type LotusEstimator } from '../estimator/estimator';
@@ -195,7 +196,10 @@ export class LotusServer {
     }
     if (route === '/healthz') return this.health(req, res);
     if (route === '/metrics') {
-      void this.metrics.registry.metrics().then((text) => this.send(req, res, 200, text, this.metrics.registry.contentType));
+      this.metrics.registry.metrics().then(
+        (text) => this.send(req, res, 200, text, this.metrics.registry.contentType),
+        (error: unknown) => this.reply(req, res, errorAnswer(error, 1)),
+      );
       return;
     }
     void this.predict(req, res, spec.task!, url).catch((error: unknown) => this.reply(req, res, errorAnswer(error, this.retryAfter())));
@@ -205,7 +209,7 @@ export class LotusServer {
     const estimator = this.estimator;
     const body: Record<string, unknown> = { status: this.status };
     if (estimator) body.backend = estimator.backend;
-    if (estimator) body.model = { task: estimator.model.task, mode: estimator.model.mode, path: estimator.model.path };
+    if (estimator) body.model = { task: estimator.model.task, mode: estimator.model.mode, file: path.basename(estimator.model.path) };
     if (this.status === 'failed') body.error = errorAnswer(this.loadError, 0).body.error;
     this.send(req, res, this.status === 'ready' ? 200 : 503, JSON.stringify(body), 'application/json');
   }
