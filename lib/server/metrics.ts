@@ -23,7 +23,7 @@ export class ServerMetrics {
       name: 'lotus_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to the end of its response, by route and status code',
       labelNames: ['route', 'status'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60],
       registers,
     });
     this.batchSize = new client.Histogram({
