@@ -227,6 +227,31 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
     }
   });
 
+  it("device 'all' + batching: one session per GPU, concurrent calls batched, each result its single run's (FP16 rounding)", async () => {
+    const sizes: number[] = [];
+    const all = await createEstimator(fp16Model, {
+      backend: 'tensorrt', ...options({ maxBatch: 4, lanes: 1 }), device: 'all', processingResolution: 0,
+      batching: { maxBatch: 4, maxDelayMs: 50 }, onBatch: (b) => sizes.push(b.size),
+    });
+    const single = await createEstimator(fp16Model, { backend: 'tensorrt', ...options({ maxBatch: 4, lanes: 1 }), processingResolution: 0 });
+    try {
+      expect(all.stats().devices.map((d) => d.device)).toEqual(deviceInfo().devices.map((d) => d.index));
+      const images = Array.from({ length: 6 }, (_, i) => testImage(128, 96, i + 1));
+      const batched = await Promise.all(images.map((image, i) => all.estimate(image, { seed: i })));
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      for (const [i, image] of images.entries()) {
+        const alone = await single.estimate(image, { seed: i });
+        expect(diff(batched[i]!.data, alone.data).max, `request ${i}`).toBeLessThanOrEqual(5e-3);
+      }
+      const served = all.stats().devices.reduce((n, d) => n + d.images, 0);
+      expect(served).toBe(6);
+      expect(all.gpuMemoryStats()!.inFlight).toBe(0);
+    } finally {
+      await all.close();
+      await single.close();
+    }
+  });
+
   it('rebuilds a plan whose bytes were corrupted on disk (hash mismatch)', async () => {
     const model = readModelInfo(fp16Model);
     const cache = new EngineCache(cacheDir);
