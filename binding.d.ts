@@ -214,18 +214,20 @@ export interface NativeGpuRunOptions {
   processingResolution: number;
   /** Output resize from the processing size back to the input size. */
   resample: NativeResample;
-  /** Noise seed (G models), an integer in [0, 2^53). */
+  /** Noise seed (G models), an integer in [0, 2^53), for the images that carry neither `seed` nor `noise`. */
   seed: number;
-  /** Explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the resized h x w (G models, a batch of one image). */
-  noise?: Float32Array;
 }
 
-/** One image of a batch: 8-bit HWC pixels. */
+/** One image of a batch: 8-bit HWC pixels, and (G models) its own noise. */
 export interface NativeGpuImage {
   pixels: Uint8Array;
   width: number;
   height: number;
   channels: 3 | 4;
+  /** This image's noise seed (default: options.seed). */
+  seed?: number;
+  /** This image's explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the resized h x w (instead of a seed). */
+  noise?: Float32Array;
 }
 
 export interface NativeStageTimings {
@@ -285,7 +287,7 @@ export class GpuSession {
    * One network call over a batch of RGB8/RGBA8 HWC images -> one prediction per image, at its input
    * size. Every image must reach the same network input size, and the batch must fit the engine's
    * profile (ERR_LOTUS_INVALID_ARGUMENT naming `images` or `processingResolution` otherwise). Each
-   * image is predicted as it would be alone (G models: the same seed's noise for each).
+   * image is predicted as it would be alone (G models: each image with its own seed or noise).
    * Rejects with ERR_LOTUS_DISPOSED after close(). A run beyond `lanes` in flight waits for a lane
    * on a libuv pool thread: lib/ keeps at most `lanes` runs in flight for that reason.
    */

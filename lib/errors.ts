@@ -10,6 +10,9 @@ export type LotusErrorCode =
   | 'ERR_LOTUS_TENSORRT'
   | 'ERR_LOTUS_DISPOSED'
   | 'ERR_LOTUS_ENGINE_CACHE'
+  | 'ERR_LOTUS_BUSY'
+  | 'ERR_LOTUS_ABORTED'
+  | 'ERR_LOTUS_TIMEOUT'
   | 'ERR_LOTUS_INTERNAL'
   | 'ERR_LOTUS_QUEUE';
 
@@ -89,6 +92,40 @@ export class EngineCacheError extends LotusError {
   constructor(path: string, message: string, options?: ErrorOptions) {
     super('ERR_LOTUS_ENGINE_CACHE', message, options);
     this.path = path;
+  }
+}
+
+/**
+ * The estimator's queue is full (`options.maxQueue` requests already wait): the request was refused
+ * at once, without waiting. Retry later (a server answers 429).
+ */
+export class BusyError extends LotusError {
+  /** Requests waiting when this one was refused. */
+  readonly queued: number;
+  /** The estimator's options.maxQueue. */
+  readonly maxQueue: number;
+
+  constructor(queued: number, maxQueue: number, options?: ErrorOptions) {
+    super('ERR_LOTUS_BUSY', `the estimator is busy: ${queued} requests already wait (options.maxQueue = ${maxQueue}); retry later`, options);
+    this.queued = queued;
+    this.maxQueue = maxQueue;
+  }
+}
+
+/** The request's `signal` aborted it; `cause` is the signal's reason. */
+export class AbortedError extends LotusError {
+  constructor(message = 'the request was aborted', options?: ErrorOptions) {
+    super('ERR_LOTUS_ABORTED', message, options);
+  }
+}
+
+/** The request did not finish within its `timeoutMs`. */
+export class TimeoutError extends LotusError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, options?: ErrorOptions) {
+    super('ERR_LOTUS_TIMEOUT', `the request did not finish within timeoutMs = ${timeoutMs} ms`, options);
+    this.timeoutMs = timeoutMs;
   }
 }
 

@@ -1,7 +1,12 @@
 // Public API of lotus-trt (docs/design.md, "Public API").
 export { createEstimator, LotusEstimator } from './estimator/estimator';
+export type { EstimatorStats } from './estimator/estimator';
+export type { DeviceStats } from './backends/device-pool';
 export type {
   BackendChoice,
+  BatchInfo,
+  BatchingOptions,
+  DeviceChoice,
   CpuOptions,
   EstimateOptions,
   EstimatorOptions,
@@ -20,7 +25,9 @@ export { readModelInfo } from './model/metadata';
 export { deviceInfo, deviceMemory, tensorrtInfo } from './addon/info';
 export type { DeviceInfo, DeviceMemory, DeviceProperties, TensorRTInfo } from './addon/info';
 export {
+  AbortedError,
   BackendUnavailableError,
+  BusyError,
   CudaError,
   DisposedError,
   EngineCacheError,
@@ -31,6 +38,7 @@ export {
   ModelError,
   QueueError,
   TensorRTError,
+  TimeoutError,
 } from './errors';
 export type { LotusErrorCode } from './errors';
 export { decodeNpy, encodeNpy } from './io/npy';

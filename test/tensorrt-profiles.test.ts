@@ -9,7 +9,7 @@ import { expectLotusError } from './helpers/expect-error';
 
 const model = (mode: 'generation' | 'regression', sizeMultiple = 8) => ({ mode, sizeMultiple }) as ModelInfo;
 const image = (width: number, height: number): RgbImage => ({ data: new Uint8Array(width * height * 3), width, height, channels: 3 });
-const request = (processingResolution: number) => ({ processingResolution, outputResample: 'nearest' as const, seed: 0 });
+const request = (processingResolution: number) => ({ processingResolution, outputResample: 'nearest' as const, noise: [] });
 
 describe('defaultProfiles', () => {
   test('defaults: batch 1, 256..1024, opt 576x768 (768 long edge, 4:3); G models get the matching noise profile', () => {

@@ -26,14 +26,23 @@ export interface RgbImage {
   channels: 3 | 4;
 }
 
+/** Where one image's noise comes from (generation models; regression models ignore it). */
+export interface ImageNoise {
+  /** Seed of the generated noise, used when `noise` is absent. */
+  seed: number;
+  /** Explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the network input h x w. */
+  noise?: Float32Array;
+}
+
 export interface BackendRequest {
   /** Long edge for the network; 0 = the input size. Already validated. */
   processingResolution: number;
   outputResample: OutputResample;
-  /** Seed of the noise for generation models (ignored by regression models); every image of a batch uses it. */
-  seed: number;
-  /** Explicit noise [1, 4, floor(h / 8), floor(w / 8)] of the network input h x w, for a batch of one image. */
-  noise?: Float32Array;
+  /**
+   * One per image, in order: each image gets the noise it would get alone, so requests from
+   * different callers can share one network call.
+   */
+  noise: readonly ImageNoise[];
 }
 
 /** One image's prediction. */
@@ -55,12 +64,19 @@ export interface BackendBatchOutput {
   outputs: BackendOutput[];
   /** Of the whole batch. */
   timings: Partial<Timings>;
+  /** The device that ran it (set by the device pool). */
+  device?: DeviceId;
 }
+
+/** A CUDA device index, or 'cpu'. */
+export type DeviceId = number | 'cpu';
 
 export interface Backend {
   readonly name: 'cpu' | 'tensorrt';
   /** Most images one run() takes (TensorRT: the engine profile's batch maximum). */
   readonly maxBatch: number;
+  /** Runs it executes at once (CPU: 1; TensorRT: its lanes); more wait inside run(). */
+  readonly parallelism: number;
   /**
    * One network call over 1..maxBatch images that reach the same network input size; each image is
    * predicted as it would be alone. Safe to call concurrently; a backend serialises or parallelises

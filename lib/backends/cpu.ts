@@ -33,6 +33,7 @@ function tensorOf(data: Float32Array, dims: number[], half: boolean): ort.Tensor
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
+  readonly parallelism = 1;
   // onnxruntime already spreads one run over all intra-op threads: one run at a time, so concurrent
   // estimate() calls queue instead of oversubscribing the cores.
   private readonly runs = new ConcurrencyLimit(1);
@@ -89,10 +90,11 @@ export class CpuBackend implements Backend {
     if (batch < 1 || batch > this.maxBatch) {
       throw new InvalidArgumentError('images', `images: expected 1 to ${this.maxBatch} images per run, received ${batch}`);
     }
-    if (batch > 1 && request.noise) {
-      throw new InvalidArgumentError('options.noise', 'options.noise: explicit noise applies to one image; batches take their noise from options.seed');
+    if (request.noise.length !== batch) {
+      throw new InvalidArgumentError('request.noise', `request.noise: expected one noise source per image (${batch}), received ${request.noise.length}`);
     }
-    const sizes = images.map((image, n) => planRequest(image.width, image.height, request, model, batch > 1 ? `images[${n}]` : 'image'));
+    const sizes = images.map((image, n) => planRequest(image.width, image.height,
+      { processingResolution: request.processingResolution, noise: request.noise[n]!.noise }, model, batch > 1 ? `images[${n}]` : 'image'));
     const { resizedWidth: width, resizedHeight: height, predictionWidth, predictionHeight } = sizes[0]!;
     const mismatch = sizes.findIndex((size) => size.resizedWidth !== width || size.resizedHeight !== height);
     if (mismatch >= 0) {
@@ -100,7 +102,6 @@ export class CpuBackend implements Backend {
         `images[${mismatch}]: every image of a batch must reach the network size of images[0] (${width}x${height}), ` +
         `got ${sizes[mismatch]!.resizedWidth}x${sizes[mismatch]!.resizedHeight}`);
     }
-    const noiseInput = model.mode === 'generation' ? request.noise : undefined;
     try {
       const t0 = now();
       const pres = await Promise.all(images.map((image) => binding.preprocess(image.data, image.width, image.height, image.channels, {
@@ -110,10 +111,17 @@ export class CpuBackend implements Backend {
         image: tensorOf(concat(pres.map((pre) => pre.tensor)), [batch, 3, height, width], this.imageHalf),
       };
       if (model.mode === 'generation') {
-        // Each image gets the noise it would get alone, so a batch predicts what single calls do.
+        // Each image gets the noise it would get alone (its own array, else its seed's), so a batch
+        // predicts what single calls do.
         const [, channels, latentHeight, latentWidth] = noiseShape(width, height, model.sizeMultiple);
-        const noise = noiseInput ?? binding.gaussianNoise(request.seed, channels * latentHeight * latentWidth);
-        feeds.noise = tensorOf(concat(images.map(() => noise)), [batch, channels, latentHeight, latentWidth], this.noiseHalf);
+        const bySeed = new Map<number, Float32Array>();
+        const noise = request.noise.map(({ seed, noise: given }) => {
+          if (given) return given;
+          let generated = bySeed.get(seed);
+          if (!generated) bySeed.set(seed, (generated = binding.gaussianNoise(seed, channels * latentHeight * latentWidth)));
+          return generated;
+        });
+        feeds.noise = tensorOf(concat(noise), [batch, channels, latentHeight, latentWidth], this.noiseHalf);
       }
       const t1 = now();
       let outputs: ort.InferenceSession.ReturnType;

@@ -145,8 +145,11 @@ export class TensorRTBackend implements Backend {
   ) {
     this.session = session;
     this.lanes = new ConcurrencyLimit(lanes);
+    this.parallelism = lanes;
     this.maxBatch = imageProfile.max[0]!;
   }
+
+  readonly parallelism: number;
 
   /** The profile's batch maximum (native code checks it again). */
   readonly maxBatch: number;
@@ -211,16 +214,17 @@ export class TensorRTBackend implements Backend {
     // close() may have come while this request waited for a lane.
     const session = this.session;
     if (!session) throw new DisposedError('the TensorRT backend has been closed');
+    if (request.noise.length !== images.length) {
+      throw new InvalidArgumentError('request.noise', `request.noise: expected one noise source per image (${images.length}), received ${request.noise.length}`);
+    }
     let result;
     try {
       result = await session.run(
-        images.map((image) => ({ pixels: image.data, width: image.width, height: image.height, channels: image.channels })),
-        {
-          processingResolution: request.processingResolution,
-          resample: request.outputResample,
-          seed: request.seed,
-          ...(request.noise ? { noise: request.noise } : {}),
-        },
+        images.map((image, n) => {
+          const { seed, noise } = request.noise[n]!;
+          return { pixels: image.data, width: image.width, height: image.height, channels: image.channels, seed, ...(noise ? { noise } : {}) };
+        }),
+        { processingResolution: request.processingResolution, resample: request.outputResample, seed: 0 },
       );
     } catch (error) {
       throw fromNativeError(error);

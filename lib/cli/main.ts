@@ -10,6 +10,7 @@ import { infoCommand } from './info';
 import { depthCommand, normalCommand } from './predict';
 import { queueStatsCommand } from './queue-stats';
 import { submitCommand } from './submit';
+import { serveCommand } from './serve';
 import { COMMANDS, usage } from './usage';
 import { workerCommand } from './worker';
 
@@ -25,6 +26,7 @@ const COMMAND_FNS: Record<string, CommandFn> = {
   worker: workerCommand,
   submit: submitCommand,
   'queue-stats': queueStatsCommand,
+  serve: serveCommand,
 };
 
 function lookup(command: string): CommandFn {

@@ -14,6 +14,7 @@ Commands:
   worker                     take jobs from a Redis queue (BullMQ) and run them
   submit  <image|folder>...  enqueue jobs, wait for them with a progress bar
   queue-stats                queue depth, workers, jobs/s and failures by reason
+  serve                      HTTP server: POST /v1/depth or /v1/normal with image bytes
 
 Run "lotus <command> --help" for a command's options.`;
 
@@ -188,6 +189,42 @@ Options:
   --json                print one JSON document
   -h, --help            show this help`;
 
+const SERVE = `Usage: lotus serve --model <onnx> [options]
+
+HTTP server (node:http) around one estimator. Listens at once; the model loads after (GET /healthz
+answers 503 until it has). Prints one line with the address and backend when ready.
+
+  POST /v1/depth | /v1/normal   body: the image bytes (jpeg, png, webp, gif, tiff, heif/avif)
+      ?output=png|png16|npy|json (default png; png16 for depth only) &processingResolution=N &seed=N
+      200 with the result; 400 {"error":{code,message,parameter}} for a bad image or option;
+      413 over --max-body-mib; 429 + Retry-After when --max-queue requests already wait;
+      503 + Retry-After past --request-timeout-ms or while loading / shutting down
+  GET /healthz                  200 {"status":"ready",...} once the model is loaded, else 503
+  GET /metrics                  Prometheus: requests by status, latency, queue depth, batch sizes,
+                                per-device load, GPU pools, process memory
+
+SIGTERM / SIGINT: stop accepting connections, answer every request already accepted, close the
+estimator, exit 0 (1 if --drain-timeout-ms passed first); a second signal exits at once.
+
+Options:
+  --model <onnx>              Lotus model exported to ONNX (required)
+  --host <addr>               address to listen on (default: 127.0.0.1)
+  --port <N>                  port (default: 8080; 0 = any free port, printed at start)
+  --backend <auto|tensorrt|cpu>  inference backend (default: auto)
+  --device <N|N,M|all>        CUDA device(s): one TensorRT session each, least-loaded first (default: 0)
+  --processing-resolution <N> default long edge for requests without ?processingResolution
+  --batch-max <N>             most images per network call, also the backend's batch limit
+                              (default: the backend's: 4 on the CPU, the engine's on TensorRT; 1 = no batching)
+  --batch-delay-ms <N>        longest wait of a request for company (default: 2)
+  --max-queue <N>             requests that may wait beyond those admitted; more get 429 (default: 64)
+  --max-body-mib <N>          largest request body (default: 32)
+  --max-input-pixels <N>      largest image, width x height, checked before decoding (default: 8192 x 8192)
+  --request-timeout-ms <N>    a request not answered by then gets 503 (default: 60000)
+  --drain-timeout-ms <N>      shutdown deadline (default: 30000)
+  --cpu-threads <N>           onnxruntime intra-op threads (default: onnxruntime's)
+  --cache-dir <dir>           TensorRT engine cache folder
+  -h, --help                  show this help`;
+
 const TEXTS: Record<string, string> = {
   depth: PREDICT('depth'),
   normal: PREDICT('normal'),
@@ -198,6 +235,7 @@ const TEXTS: Record<string, string> = {
   worker: WORKER,
   submit: SUBMIT,
   'queue-stats': QUEUE_STATS,
+  serve: SERVE,
 };
 
 export function usage(command?: string): string {

@@ -4,6 +4,7 @@ import type { ModelInfo } from '../model/metadata';
 import { resolveInputFormats, resolveMaxInputPixels, type InputFormat } from '../io/input-policy';
 import { resolveMemoryBudget } from './memory-budget';
 import {
+  integer,
   invalid,
   isDetached,
   optionalBoolean,
@@ -53,6 +54,31 @@ export interface CpuOptions {
   maxBatch?: number;
 }
 
+/**
+ * Dynamic batching of concurrent estimate() calls: images that reach the same network call wait up
+ * to `maxDelayMs` for company and run together, up to `maxBatch` (capped by the backend's batch
+ * limit: `cpu.maxBatch`, or the engine's `tensorrt.maxBatch`).
+ */
+export interface BatchingOptions {
+  /** Most images per network call (default: the backend's limit). */
+  maxBatch?: number;
+  /** Longest wait for company, in milliseconds (default 2). */
+  maxDelayMs?: number;
+}
+
+/** What onBatch receives after each backend call. */
+export interface BatchInfo {
+  /** Images in the call. */
+  size: number;
+  /** The device that ran it: a CUDA index, or 'cpu'. */
+  device: number | 'cpu';
+  /** Wall time of the backend call (ms), or undefined when it failed. */
+  ms: number | undefined;
+}
+
+/** A CUDA device index, several, or every usable device ('all'): one TensorRT session per device. */
+export type DeviceChoice = number | readonly number[] | 'all';
+
 export interface EstimatorOptions {
   backend?: BackendChoice;
   /** Long edge the image is resized to before the network; 0 = no resize. Default: the model's (768). */
@@ -69,8 +95,11 @@ export interface EstimatorOptions {
    * displayed). Lotus's infer.py reads pixels as stored (PIL ignores EXIF): false matches it.
    */
   autoOrient?: boolean;
-  /** CUDA device index (TensorRT backend). */
-  device?: number;
+  /**
+   * CUDA device (TensorRT backend): an index, several (`[0, 1]`), or `'all'`. With several, each has
+   * its own session and every network call goes to the least-loaded one.
+   */
+  device?: DeviceChoice;
   tensorrt?: TensorRTOptions;
   cpu?: CpuOptions;
   /** Receives warnings such as the reason for falling back to the CPU. Default: process.emitWarning. */
@@ -85,6 +114,15 @@ export interface EstimatorOptions {
   maxInputPixels?: number;
   /** Encoded formats accepted from paths and Buffers. Default: raster ('jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'); 'svg' only when listed. */
   inputFormats?: readonly InputFormat[];
+  /** Coalesce concurrent estimate() calls into batches (default: off; `true` or `{}` for the defaults). */
+  batching?: BatchingOptions | boolean;
+  /**
+   * Most requests that may wait for admission beyond those being served; one more rejects at once
+   * with BusyError. Default: unbounded.
+   */
+  maxQueue?: number;
+  /** Called after every backend call (e.g. for metrics); errors it throws are reported through onWarning. */
+  onBatch?: (batch: BatchInfo) => void;
 }
 
 export interface EstimateOptions {
@@ -96,6 +134,13 @@ export interface EstimateOptions {
   noise?: Float32Array;
   /** Overrides the estimator's autoOrient for this call. */
   autoOrient?: boolean;
+  /**
+   * Cancels the request: waiting, it leaves the queue and rejects at once with AbortedError; running,
+   * it finishes but its result is dropped (the promise has already rejected).
+   */
+  signal?: AbortSignal;
+  /** Rejects with TimeoutError after this many milliseconds, with the same effect as `signal`. */
+  timeoutMs?: number;
 }
 
 export interface ResolvedEstimatorOptions {
@@ -104,7 +149,7 @@ export interface ResolvedEstimatorOptions {
   resample: InputResample;
   outputResample: OutputResample;
   autoOrient: boolean;
-  device: number;
+  device: DeviceChoice;
   tensorrt: TensorRTOptions;
   cpu: CpuOptions;
   onWarning: (message: string) => void;
@@ -112,6 +157,9 @@ export interface ResolvedEstimatorOptions {
   memoryBudget: number | undefined;
   maxInputPixels: number | undefined;
   inputFormats: readonly InputFormat[] | undefined;
+  batching: BatchingOptions | undefined;
+  maxQueue: number | undefined;
+  onBatch: ((batch: BatchInfo) => void) | undefined;
 }
 
 export interface ResolvedEstimateOptions {
@@ -120,18 +168,24 @@ export interface ResolvedEstimateOptions {
   seed: number;
   noise: Float32Array | undefined;
   autoOrient: boolean;
+  signal: AbortSignal | undefined;
+  timeoutMs: number | undefined;
 }
 
 const ESTIMATOR_KEYS = [
   'backend', 'processingResolution', 'resample', 'outputResample', 'autoOrient', 'device', 'tensorrt', 'cpu', 'onWarning',
-  'memoryBudget', 'maxInputPixels', 'inputFormats',
+  'memoryBudget', 'maxInputPixels', 'inputFormats', 'batching', 'maxQueue', 'onBatch',
 ] as const;
 const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
   'maxBatch', 'timingCache', 'onProgress',
 ] as const;
 const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
-const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise', 'autoOrient'] as const;
+const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise', 'autoOrient', 'signal', 'timeoutMs'] as const;
+const BATCHING_KEYS = ['maxBatch', 'maxDelayMs'] as const;
+
+/** Longest timeoutMs / maxDelayMs accepted: setTimeout's limit (about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // The native Philox generator keys on any JS safe integer (the CLI's --seed takes the same range).
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -182,6 +236,36 @@ function resolveCpuOptions(value: unknown): CpuOptions {
   };
 }
 
+function resolveBatching(value: unknown): BatchingOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return {};
+  const o = optionsObject(value, 'options.batching', BATCHING_KEYS);
+  const maxBatch = optionalInteger(o.maxBatch, 'options.batching.maxBatch', { min: 1, max: 1024 });
+  const maxDelayMs = optionalInteger(o.maxDelayMs, 'options.batching.maxDelayMs', { min: 0, max: MAX_TIMER_MS });
+  return {
+    ...(maxBatch === undefined ? {} : { maxBatch }),
+    ...(maxDelayMs === undefined ? {} : { maxDelayMs }),
+  };
+}
+
+function resolveDevice(value: unknown): DeviceChoice {
+  if (value === undefined) return 0;
+  if (value === 'all') return 'all';
+  if (Array.isArray(value)) {
+    const expected = "a CUDA device index, a non-empty array of distinct indices, or 'all'";
+    if (value.length === 0 || value.length > 1024) throw invalid('options.device', expected, value);
+    value.forEach((d, i) => integer(d, `options.device[${i}]`, { min: 0, max: 1023 }));
+    if (new Set(value).size !== value.length) throw invalid('options.device', expected, value);
+    return [...(value as number[])];
+  }
+  if (typeof value === 'string') throw invalid('options.device', "a CUDA device index, an array of them, or 'all'", value);
+  return integer(value, 'options.device', { min: 0, max: 1023 });
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  return value instanceof AbortSignal;
+}
+
 /** Validates createEstimator() options before the model is read. */
 export function resolveEstimatorOptions(value: unknown): Omit<ResolvedEstimatorOptions, 'processingResolution'> & {
   processingResolution: number | undefined;
@@ -193,13 +277,16 @@ export function resolveEstimatorOptions(value: unknown): Omit<ResolvedEstimatorO
     resample: optionalOneOf(o.resample, 'options.resample', ['bilinear'] as const) ?? 'bilinear',
     outputResample: optionalOneOf(o.outputResample, 'options.outputResample', ['nearest', 'bilinear'] as const) ?? 'nearest',
     autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? true,
-    device: optionalInteger(o.device, 'options.device', { min: 0, max: 1023 }) ?? 0,
+    device: resolveDevice(o.device),
     tensorrt: resolveTensorRTOptions(o.tensorrt),
     cpu: resolveCpuOptions(o.cpu),
     onWarning: optionalFunction<(message: string) => void>(o.onWarning, 'options.onWarning') ?? defaultWarning,
     memoryBudget: resolveMemoryBudget(o.memoryBudget),
     maxInputPixels: resolveMaxInputPixels(o.maxInputPixels, MAX_IMAGE_SIDE),
     inputFormats: resolveInputFormats(o.inputFormats),
+    batching: resolveBatching(o.batching),
+    maxQueue: optionalInteger(o.maxQueue, 'options.maxQueue', { min: 0 }),
+    onBatch: optionalFunction<(batch: BatchInfo) => void>(o.onBatch, 'options.onBatch'),
   };
 }
 
@@ -228,5 +315,13 @@ export function resolveEstimateOptions(
     // A copy taken at call time: the caller's array may change (or be shared memory) while queued.
     noise: noise === undefined ? undefined : new Float32Array(noise),
     autoOrient: optionalBoolean(o.autoOrient, 'options.autoOrient') ?? defaults.autoOrient,
+    signal: signal(o.signal),
+    timeoutMs: optionalInteger(o.timeoutMs, 'options.timeoutMs', { min: 1, max: MAX_TIMER_MS }),
   };
+}
+
+function signal(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!isAbortSignal(value)) throw invalid('options.signal', 'an AbortSignal', value);
+  return value;
 }

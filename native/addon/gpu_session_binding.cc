@@ -43,7 +43,7 @@ struct KeepWarnings {
 class RunWorker : public PromiseWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<GpuPipeline> pipeline, GpuRequest request,
-            std::vector<std::vector<uint8_t>> pixels, std::vector<float> noise,
+            std::vector<std::vector<uint8_t>> pixels, std::vector<std::vector<float>> noise,
             std::shared_ptr<std::atomic<int>> inFlight, std::shared_ptr<WarningReporter> warnings)
       : PromiseWorker(env),
         pipeline_(std::move(pipeline)),
@@ -65,10 +65,10 @@ class RunWorker : public PromiseWorker {
     for (size_t n = 0; n < pixels_.size(); ++n) {
       request_.images[n].pixels = pixels_[n].data();
       request_.images[n].byteLength = pixels_[n].size();
-    }
-    if (!noise_.empty()) {
-      request_.noise = noise_.data();
-      request_.noiseElements = noise_.size();
+      if (!noise_[n].empty()) {
+        request_.images[n].noise = noise_[n].data();
+        request_.images[n].noiseElements = noise_[n].size();
+      }
     }
     result_ = pipeline->run(request_);
   }
@@ -106,7 +106,7 @@ class RunWorker : public PromiseWorker {
   std::shared_ptr<GpuPipeline> pipeline_;
   GpuRequest request_;
   std::vector<std::vector<uint8_t>> pixels_;
-  std::vector<float> noise_;
+  std::vector<std::vector<float>> noise_;  // per image; empty: noise from the image's seed
   std::shared_ptr<std::atomic<int>> inFlight_;
   std::shared_ptr<WarningReporter> warnings_;
   std::vector<std::string> messages_;
@@ -195,8 +195,11 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
       request.processingResolution =
           static_cast<int>(requireInteger(options.Get("processingResolution"), "processingResolution", 0, kMaxDimension));
       request.resample = requireResample(options.Get("resample"));
-      request.seed = static_cast<uint64_t>(requireInteger(options.Get("seed"), "seed", 0, (int64_t{1} << 53) - 1));
+      const int64_t kMaxSeed = (int64_t{1} << 53) - 1;
+      const int64_t seed = requireInteger(options.Get("seed"), "seed", 0, kMaxSeed);
+      if (!options.Get("noise").IsUndefined()) throw ArgumentError("noise", "noise per image (images[n].noise)");
       std::vector<std::vector<uint8_t>> pixels;
+      std::vector<std::vector<float>> noise;
       for (uint32_t n = 0; n < list.Length(); ++n) {
         const std::string where = "images[" + std::to_string(n) + "]";
         Napi::Object entry = requireObject(list.Get(n), where.c_str());
@@ -204,15 +207,19 @@ class GpuSession : public Napi::ObjectWrap<GpuSession> {
         image.width = static_cast<int>(requireInteger(entry.Get("width"), (where + ".width").c_str(), 1, kMaxDimension));
         image.height = static_cast<int>(requireInteger(entry.Get("height"), (where + ".height").c_str(), 1, kMaxDimension));
         image.channels = static_cast<int>(requireInteger(entry.Get("channels"), (where + ".channels").c_str(), 3, 4));
+        // Each image its own noise: an explicit array, else its seed (default: options.seed).
+        Napi::Value imageSeed = entry.Get("seed");
+        image.seed = static_cast<uint64_t>(
+            imageSeed.IsUndefined() ? seed : requireInteger(imageSeed, (where + ".seed").c_str(), 0, kMaxSeed));
+        Napi::Value imageNoise = entry.Get("noise");
+        noise.emplace_back();
+        if (!imageNoise.IsUndefined() && !imageNoise.IsNull()) {
+          if (!generation_) throw ArgumentError(where + ".noise", "no noise: this is a regression model");
+          noise.back() = copyFloat32Array(imageNoise, (where + ".noise").c_str());
+        }
         PreprocessPlan plan = planPreprocess(image.width, image.height, image.channels, request.processingResolution);
         pixels.push_back(copyPixels(entry.Get("pixels"), plan, where + ".pixels"));
         request.images.push_back(image);
-      }
-      std::vector<float> noise;
-      Napi::Value noiseValue = options.Get("noise");
-      if (!noiseValue.IsUndefined() && !noiseValue.IsNull()) {
-        if (!generation_) throw ArgumentError("noise", "no noise: this is a regression model");
-        noise = copyFloat32Array(noiseValue, "noise");
       }
       return (new RunWorker(env, pipeline_, std::move(request), std::move(pixels), std::move(noise), inFlight_,
                             warnings_))

@@ -239,14 +239,17 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
   checkProfile(batch, shape);
   const int latentW = shape.networkWidth / kLatentFactor, latentH = shape.networkHeight / kLatentFactor;
   const size_t noiseElements = static_cast<size_t>(4) * latentW * latentH;  // per image
-  if (request.noise != nullptr) {
-    if (!options_.generation) throw ArgumentError("noise", "no noise: this is a regression model");
-    if (batch != 1) throw ArgumentError("noise", "explicit noise only for a single image (batches use the seed)");
-    if (request.noiseElements != noiseElements) {
-      throw ArgumentError("noise", "[1, 4, " + std::to_string(latentH) + ", " + std::to_string(latentW) + "] = " +
-                                       std::to_string(noiseElements) + " floats, got " +
-                                       std::to_string(request.noiseElements));
+  bool explicitNoise = false;
+  for (size_t n = 0; n < batch; ++n) {
+    const GpuImage& image = request.images[n];
+    if (image.noise == nullptr) continue;
+    const std::string name = "images[" + std::to_string(n) + "].noise";
+    if (!options_.generation) throw ArgumentError(name, "no noise: this is a regression model");
+    if (image.noiseElements != noiseElements) {
+      throw ArgumentError(name, "[1, 4, " + std::to_string(latentH) + ", " + std::to_string(latentW) + "] = " +
+                                    std::to_string(noiseElements) + " floats, got " + std::to_string(image.noiseElements));
     }
+    explicitNoise = true;
   }
 
   Lane& lane = acquireLane();
@@ -289,21 +292,27 @@ GpuResult GpuPipeline::run(const GpuRequest& request) {
     LOTUS_CUDA_CHECK(cudaMemcpyAsync(pixels[n].data(), pixelsHost[n].data(), plans[n].pixelBytes(),
                                      cudaMemcpyHostToDevice, stream));
   }
-  if (request.noise != nullptr) {
-    noiseHost = pinnedPool_->acquire(noiseSliceBytes);
-    if (noiseType_ == DType::Float16) {
-      for (size_t i = 0; i < noiseElements; ++i) noiseHost.as<__half>()[i] = __float2half_rn(request.noise[i]);
-    } else {
-      std::memcpy(noiseHost.data(), request.noise, noiseElements * sizeof(float));
+  if (explicitNoise) {
+    noiseHost = pinnedPool_->acquire(batch * noiseSliceBytes);
+    for (size_t n = 0; n < batch; ++n) {
+      const float* values = request.images[n].noise;
+      if (values == nullptr) continue;
+      char* slice = noiseHost.as<char>() + n * noiseSliceBytes;
+      if (noiseType_ == DType::Float16) {
+        for (size_t i = 0; i < noiseElements; ++i) reinterpret_cast<__half*>(slice)[i] = __float2half_rn(values[i]);
+      } else {
+        std::memcpy(slice, values, noiseElements * sizeof(float));
+      }
+      LOTUS_CUDA_CHECK(cudaMemcpyAsync(noiseSlices + n * noiseSliceBytes, slice, noiseSliceBytes,
+                                       cudaMemcpyHostToDevice, stream));
     }
-    LOTUS_CUDA_CHECK(cudaMemcpyAsync(noiseSlices, noiseHost.data(), noiseSliceBytes, cudaMemcpyHostToDevice, stream));
   }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kUploaded], stream));
   for (size_t n = 0; n < batch; ++n) {
     launchPreprocess(plans[n], pixels[n].as<uint8_t>(), scratch.as<float>(), imageSlices + n * imageSliceBytes,
                      imageType_, stream);
-    if (options_.generation && request.noise == nullptr) {
-      launchGaussianNoise(request.seed, noiseSlices + n * noiseSliceBytes, noiseType_, noiseElements, stream);
+    if (options_.generation && request.images[n].noise == nullptr) {
+      launchGaussianNoise(request.images[n].seed, noiseSlices + n * noiseSliceBytes, noiseType_, noiseElements, stream);
     }
   }
   LOTUS_CUDA_CHECK(cudaEventRecord(lane.events[kPreprocessed], stream));

@@ -32,6 +32,11 @@ struct GpuImage {  // 8-bit RGB/RGBA HWC pixels
   const uint8_t* pixels = nullptr;
   size_t byteLength = 0;
   int width = 0, height = 0, channels = 3;
+  // G models: this image's own noise (requests batched together keep theirs): explicit
+  // [1, 4, h/8, w/8] values, else generated from `seed`, as when the image runs alone.
+  uint64_t seed = 0;
+  const float* noise = nullptr;
+  size_t noiseElements = 0;
 };
 
 // One network call over a batch. Every image must reach the same network input size (the size after
@@ -40,9 +45,6 @@ struct GpuRequest {
   std::vector<GpuImage> images;
   int processingResolution = 0;
   Resample resample = Resample::Nearest;
-  uint64_t seed = 0;             // G models: every image's noise comes from this seed, as when run alone
-  const float* noise = nullptr;  // explicit [1, 4, h/8, w/8] noise (G models, batches of one), else from seed
-  size_t noiseElements = 0;
 };
 
 struct StageTimings {  // milliseconds of the whole batch, from CUDA events on the request's stream

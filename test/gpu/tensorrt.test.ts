@@ -48,11 +48,13 @@ function testImage(width: number, height: number, seed = 1): RgbImage {
   return { data, width, height, channels: 3 };
 }
 
-const request: BackendRequest = { processingResolution: 0, outputResample: 'nearest', seed: 7 };
+/** A request for `count` images, each with seed 7 (or the given noise sources). */
+const request = (count: number, noise: BackendRequest['noise'] = Array.from({ length: count }, () => ({ seed: 7 }))): BackendRequest =>
+  ({ processingResolution: 0, outputResample: 'nearest', noise });
 
 /** One image through a backend: its single-image batch's output. */
 async function runOne(backend: Backend, image: RgbImage) {
-  const { outputs } = await backend.run([image], request);
+  const { outputs } = await backend.run([image], request(1));
   return outputs[0]!;
 }
 
@@ -183,7 +185,7 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
     await expect(runOne(backend!, testImage(1024, 64)))
       .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'options.processingResolution' });
     // The default profile takes one image per call.
-    await expect(backend!.run([testImage(64, 64, 1), testImage(64, 64, 2)], request))
+    await expect(backend!.run([testImage(64, 64, 1), testImage(64, 64, 2)], request(2)))
       .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'images' });
   });
 
@@ -195,7 +197,7 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
       const first = testImage(128, 96, 1);
       const inverted = { ...first, data: first.data.map((v) => 255 - v) };
       const images = [first, inverted, testImage(127, 90, 3)];
-      const { outputs } = await batched.run(images, request);
+      const { outputs } = await batched.run(images, request(3));
       expect(outputs.map((o) => [o.width, o.height])).toEqual(images.map((im) => [im.width, im.height]));
       const singles: Float32Array[] = [];
       for (const image of images) singles.push((await runOne(batched, image)).data.slice());
@@ -205,10 +207,48 @@ describe.skipIf(reason !== undefined)(`TensorRT backend${reason ? ` (skipped: ${
       }
       // The first two predictions differ by far more than that, so swapped outputs would fail above.
       expect(diff(singles[0]!, singles[1]!).max).toBeGreaterThan(5e-2);
-      await expect(batched.run([testImage(128, 96), testImage(64, 64)], request))
+      await expect(batched.run([testImage(128, 96), testImage(64, 64)], request(2)))
         .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'images[1]' });
+
+      // Each image of a call keeps its own noise (requests batched by the estimator): seeds 1 and 2
+      // and an explicit array in one call equal their single runs. 128x96 -> noise [1, 4, 12, 16].
+      const noise = Float32Array.from({ length: 4 * 12 * 16 }, (_, i) => Math.sin(i * 0.37));
+      const sources = [{ seed: 1 }, { seed: 2 }, { seed: 0, noise }];
+      const mixed = await batched.run([first, first, first], request(3, sources));
+      for (const [i, source] of sources.entries()) {
+        const alone = (await batched.run([first], request(1, [source]))).outputs[0]!;
+        expect(diff(mixed.outputs[i]!.data, alone.data).max, `noise source ${i}`).toBeLessThanOrEqual(5e-3);
+      }
+      expect(mixed.outputs[0]!.data).not.toEqual(mixed.outputs[1]!.data);
+      await expect(batched.run([first], request(1, [{ seed: 0, noise: new Float32Array(5) }])))
+        .rejects.toMatchObject({ code: 'ERR_LOTUS_INVALID_ARGUMENT', parameter: 'images[0].noise' });
     } finally {
       await batched.close();
+    }
+  });
+
+  it("device 'all' + batching: one session per GPU, concurrent calls batched, each result its single run's (FP16 rounding)", async () => {
+    const sizes: number[] = [];
+    const all = await createEstimator(fp16Model, {
+      backend: 'tensorrt', ...options({ maxBatch: 4, lanes: 1 }), device: 'all', processingResolution: 0,
+      batching: { maxBatch: 4, maxDelayMs: 50 }, onBatch: (b) => sizes.push(b.size),
+    });
+    const single = await createEstimator(fp16Model, { backend: 'tensorrt', ...options({ maxBatch: 4, lanes: 1 }), processingResolution: 0 });
+    try {
+      expect(all.stats().devices.map((d) => d.device)).toEqual(deviceInfo().devices.map((d) => d.index));
+      const images = Array.from({ length: 6 }, (_, i) => testImage(128, 96, i + 1));
+      const batched = await Promise.all(images.map((image, i) => all.estimate(image, { seed: i })));
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      for (const [i, image] of images.entries()) {
+        const alone = await single.estimate(image, { seed: i });
+        expect(diff(batched[i]!.data, alone.data).max, `request ${i}`).toBeLessThanOrEqual(5e-3);
+      }
+      const served = all.stats().devices.reduce((n, d) => n + d.images, 0);
+      expect(served).toBe(6);
+      expect(all.gpuMemoryStats()!.inFlight).toBe(0);
+    } finally {
+      await all.close();
+      await single.close();
     }
   });
 
