@@ -90,9 +90,12 @@ export function engineCacheKey(onnx: OnnxDigest, environment: EngineEnvironment,
   return sha256(canonicalJson({ formatVersion: CACHE_FORMAT_VERSION, onnx: onnx.sha256, environment, settings }));
 }
 
-async function hashFileInto(hash: crypto.Hash, file: string): Promise<void> {
+async function hashFileInto(hash: crypto.Hash, file: string, onChunk?: (bytes: number) => void): Promise<void> {
   const stream = fs.createReadStream(file, { highWaterMark: 4 << 20 });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    onChunk?.((chunk as Buffer).length);
+  }
 }
 
 export async function sha256File(file: string): Promise<string> {
@@ -142,9 +145,13 @@ export interface HashOnnxResult {
 /**
  * Digest of an ONNX model and its external data. Full-size models are GBs, so the digest is
  * memoized in memory and, with `memoDir`, on disk, keyed by each file's size, mtime, inode and
- * ctime: any change to any of the files re-hashes.
+ * ctime: any change to any of the files re-hashes. `onProgress(hashed, total)` follows a re-hash.
  */
-export async function hashOnnx(onnxPath: string, memoDir?: string): Promise<HashOnnxResult> {
+export async function hashOnnx(
+  onnxPath: string,
+  memoDir?: string,
+  onProgress?: (hashedBytes: number, totalBytes: number) => void,
+): Promise<HashOnnxResult> {
   const absolute = path.resolve(onnxPath);
   const memoFile = memoDir ? path.join(memoDir, `${sha256(absolute)}.json`) : undefined;
   let entry = memory.get(absolute);
@@ -164,10 +171,12 @@ export async function hashOnnx(onnxPath: string, memoDir?: string): Promise<Hash
   const files = [absolute, ...externalDataFiles(absolute)];
   const before = await Promise.all(files.map((file) => fs.promises.stat(file)));
   const hash = crypto.createHash('sha256');
+  const totalBytes = before.reduce((sum, stat) => sum + stat.size, 0);
+  let hashedBytes = 0;
   for (let i = 0; i < files.length; i++) {
     // Name (relative to the model) and size frame each file, so moving bytes between files changes the digest.
     hash.update(`${i === 0 ? '' : path.relative(path.dirname(absolute), files[i])}\0${before[i].size}\0`);
-    await hashFileInto(hash, files[i]);
+    await hashFileInto(hash, files[i], onProgress && ((bytes) => onProgress((hashedBytes += bytes), totalBytes)));
   }
   const after = await Promise.all(files.map((file) => fs.promises.stat(file)));
   const digest: OnnxDigest = {

@@ -55,7 +55,7 @@ async function createTensorRT(model: ModelInfo, options: ResolvedEstimatorOption
 async function selectBackend(model: ModelInfo, options: ResolvedEstimatorOptions): Promise<Backend> {
   switch (options.backend) {
     case 'cpu':
-      return createCpuBackend(model, options.cpu);
+      return createCpuBackend(model, options.cpu, options.onWarning);
     case 'tensorrt':
       return createTensorRT(model, options);
     case 'auto':
@@ -64,7 +64,7 @@ async function selectBackend(model: ModelInfo, options: ResolvedEstimatorOptions
       } catch (error) {
         if (!(error instanceof BackendUnavailableError)) throw error;
         options.onWarning(`lotus-trt: using the CPU backend (onnxruntime), much slower than TensorRT: ${error.message}`);
-        return createCpuBackend(model, options.cpu);
+        return createCpuBackend(model, options.cpu, options.onWarning);
       }
   }
 }
