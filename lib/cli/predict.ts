@@ -11,6 +11,7 @@ import {
 } from './args';
 import { BACKENDS, MODEL_OPTIONS, printJson, warningLine } from './common';
 import { expandInputs, findCollision, outputDir, stem } from './inputs';
+import { LoadProgress } from './load-progress';
 import { ProgressBar } from './progress';
 
 type Task = 'depth' | 'normal';
@@ -81,6 +82,7 @@ async function predict(task: Task, argv: string[]): Promise<number> {
   let estimator: LotusEstimator;
   {
     let building = false;
+    const loading = new LoadProgress(progress);
     estimator = await createEstimator(modelPath, {
       backend,
       ...(processingResolution !== undefined ? { processingResolution } : {}),
@@ -92,11 +94,13 @@ async function predict(task: Task, argv: string[]): Promise<number> {
           progress.update(`building TensorRT engine: ${phase}`, step, steps);
         },
       },
+      cpu: { ...(cacheDir !== undefined ? { cacheDir } : {}), onProgress: loading.update },
       onWarning: (message) => {
         progress.log(warningLine(message));
       },
     });
     if (building) progress.done();
+    loading.done();
   }
   if (estimator.model.randomWeights) {
     progress.log(warningLine(`${path.basename(modelPath)} was exported from random weights (a test model): its predictions are noise. README.md says how to export a real Lotus checkpoint.`));
