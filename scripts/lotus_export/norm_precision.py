@@ -28,10 +28,12 @@ FORMS = ("groupnorm", "instancenorm", "twopass", "layernorm")
 SPEED_SHAPES = ((128, 32, 768, 768), (256, 32, 384, 384), (512, 32, 192, 192), (320, 32, 96, 96), (1280, 32, 24, 24))
 
 
-def group_norm_model(form, scale, bias, groups, eps=1e-5):
+def group_norm_model(form, scale, bias, groups, eps=1e-5, rank=4):
     c = scale.shape[0]
-    x = helper.make_tensor_value_info("x", F32, ["N", c, "H", "W"])
-    y = helper.make_tensor_value_info("y", F32, ["N", c, "H", "W"])
+    dims = ["N", c] + [f"d{i}" for i in range(rank - 2)]
+    x = helper.make_tensor_value_info("x", F32, dims)
+    y = helper.make_tensor_value_info("y", F32, dims)
+    per_channel = (c,) + (1,) * (rank - 2)
     inits = [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(bias, "bias")]
     nodes = []
     if form in ("groupnorm", "layernorm"):
@@ -39,8 +41,8 @@ def group_norm_model(form, scale, bias, groups, eps=1e-5):
                                       epsilon=eps, stash_type=1))
     else:
         inits += [numpy_helper.from_array(np.array([0, groups, -1], np.int64), "shape3"),
-                  numpy_helper.from_array(scale.reshape(c, 1, 1), "scale3"),
-                  numpy_helper.from_array(bias.reshape(c, 1, 1), "bias3")]
+                  numpy_helper.from_array(scale.reshape(per_channel), "scale3"),
+                  numpy_helper.from_array(bias.reshape(per_channel), "bias3")]
         nodes += [helper.make_node("Shape", ["x"], ["xs"]), helper.make_node("Reshape", ["x", "shape3"], ["x3"])]
         if form == "instancenorm":
             inits += [numpy_helper.from_array(np.ones(groups, np.float32), "ones"),
@@ -213,7 +215,7 @@ def cmd_captured(a):
         ref = group_norm_f64(x, g, scale, bias, module.eps)
         errs = {"torch": float(np.abs(_out.detach().numpy() - ref).max())}
         for f in FORMS:
-            errs[f] = float(np.abs(run_once(group_norm_model(f, scale, bias, g, module.eps), x) - ref).max())
+            errs[f] = float(np.abs(run_once(group_norm_model(f, scale, bias, g, module.eps, x.ndim), x) - ref).max())
         rows.append(("GroupNorm", module.__lotus_name__, list(x.shape), ratio, errs))
 
     def layer_hook(module, args, _out):
