@@ -212,6 +212,15 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def peak_rss_bytes():
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024
+
+
 def parse_list(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -330,6 +339,8 @@ def main(argv=None):
         "settings": {"resolutions": resolutions, "concurrency": [1], "batch": a.batch,
                      "iterations": a.iterations, "warmup": a.warmup, "seed": a.seed},
         "load": {"ms": load_ms, "engine": None},
+        # getrusage maxrss (KiB on Linux): the most memory this process held at once, load included.
+        "memory": {"peakRssBytes": peak_rss_bytes()},
         "cold": cold_facts,
         "results": results,
     }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseInteger, parseSize, UsageError } from '../lib/cli/args';
+import { LoadProgress } from '../lib/cli/load-progress';
 import { ProgressBar } from '../lib/cli/progress';
 import { tensorrtInfo } from '../lib/addon/info';
 import { decodeNpy } from '../lib/io/npy';
@@ -95,6 +96,19 @@ describe('progress bar', () => {
     expect(chunks[1]).toBe('res 64 x1: 10/100\n');
     expect(chunks[10]).toBe('res 64 x1: 100/100\n');
     expect(chunks[11]).toBe('res 128 x1: 0/100\n');
+  });
+
+  test('model load: a blocking phase is drawn at once, a streamed one only after a second, a quick load not at all', () => {
+    const { chunks, stream } = sink(false);
+    const quick = new LoadProgress(new ProgressBar(stream));
+    quick.update('hashing model for the CPU cache', 10, 3600);
+    quick.done();
+    expect(chunks).toEqual([]);
+    const slow = new LoadProgress(new ProgressBar(stream));
+    slow.update('optimising model (first load; cached for the next)', 0, 1);
+    slow.update('optimising model (first load; cached for the next)', 1, 1);
+    slow.done();
+    expect(chunks).toEqual(['optimising model (first load; cached for the next): 0/1\n', 'optimising model (first load; cached for the next): 1/1\n']);
   });
 });
 

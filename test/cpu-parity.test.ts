@@ -13,8 +13,8 @@
 //   from a quantization boundary (a colormap bin edge, an integer p * 255) than our measured error
 //   can reach; next to a boundary any error, however small, may move the pixel to the neighbouring
 //   value (pixel-math.test.ts shows the PNGs are identical when the network's output is the
-//   official one). The share of identical pixels is printed: it is >= 99.9 % when the network's
-//   error is below about 1e-6, and lower in proportion to that error.
+//   official one). The share of identical pixels is printed and must stay >= 99.8 % (measured with
+//   the LayerNormalization export: 99.85 % to 100 %, every case; before it, 1 to 81 % on photos).
 // - Normal prediction (p in [0, 1], what infer.py saves): 1e-3. The unit normals are (2p - 1) / |2p - 1|
 //   of it, checked against the same mapping of the official prediction where |2p - 1| is not tiny.
 import path from 'node:path';
@@ -30,6 +30,7 @@ import sharp from 'sharp';
 if (!hasFixtures) console.warn(`cpu-parity skipped: ${manifestPath} does not exist (run scripts/lotus_export/fixtures.py)`);
 const DEPTH_TOLERANCE = 1e-4 + OUTPUT_QUANTIZATION_ERROR;
 const NORMAL_TOLERANCE = 1e-3 + OUTPUT_QUANTIZATION_ERROR;
+const MIN_IDENTICAL_PIXELS = 0.998;
 const FP16_DEPTH_TOLERANCE = 5e-2 / 2; // the exporter's fp16 raw tolerance, halved by y / 2 + 0.5
 
 const estimators = new Map<string, Promise<LotusEstimator>>();
@@ -117,6 +118,7 @@ describe.skipIf(!hasFixtures)('CPU parity with the official Lotus infer.py', () 
       console.log(`${c.id}: depth max abs ${error.toExponential(2)}, colorized ${(identical * 100).toFixed(3)} % identical (worst ${worst}); ${ort}`);
       expect(error).toBeLessThanOrEqual(DEPTH_TOLERANCE);
       expect(mismatched).toBe(0);
+      expect(identical).toBeGreaterThanOrEqual(MIN_IDENTICAL_PIXELS);
       return;
     }
     const normal = result as NormalResult;
@@ -137,6 +139,7 @@ describe.skipIf(!hasFixtures)('CPU parity with the official Lotus infer.py', () 
     // n = 2p - 1 doubles the error; dividing by |n| >= 0.1 can amplify it 10x, in each of two terms.
     expect(unitError).toBeLessThanOrEqual((4 * NORMAL_TOLERANCE) / 0.1);
     expect(mismatched).toBe(0);
+    expect(identical).toBeGreaterThanOrEqual(MIN_IDENTICAL_PIXELS);
   });
 
   const fp16Models = Object.entries(manifest.models).filter(([, m]) => m.precision === 'fp16');

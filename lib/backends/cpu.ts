@@ -9,11 +9,15 @@ import { native } from '../addon/load';
 import type { CpuOptions } from '../estimator/options';
 import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
 import { ConcurrencyLimit } from '../estimator/concurrency-limit';
+import { createCpuSession, type CpuLoadSource, type CpuSession } from './cpu-session';
 
 const now = () => performance.now();
 
 /** Images per onnxruntime run in estimateBatch(): enough to amortise per-run overhead, not to exhaust memory at 768. */
 export const CPU_DEFAULT_MAX_BATCH = 4;
+/** Defaults measured on the full-size model (docs/benchmarks.md, "CPU backend: load and memory"). */
+export const CPU_DEFAULT_ARENA = false;
+export const CPU_DEFAULT_PREPACK = true; // batches bit-identical to single runs (options.ts)
 
 /** The arrays one after another (no copy for a single one). */
 function concat(parts: Float32Array[]): Float32Array {
@@ -39,6 +43,8 @@ export class CpuBackend implements Backend {
   private readonly runs = new ConcurrencyLimit(1);
   private closing: Promise<void> | undefined;
   private readonly imageHalf: boolean;
+  /** How the session was made (cache hit, optimised now, or directly) and how long it took. */
+  load: { source: CpuLoadSource; ms: number } = { source: 'direct', ms: 0 };
   private readonly noiseHalf: boolean;
 
   private constructor(
@@ -51,23 +57,26 @@ export class CpuBackend implements Backend {
     this.noiseHalf = typeOf('noise') === 'float16';
   }
 
-  static async create(model: ModelInfo, options: CpuOptions = {}): Promise<CpuBackend> {
+  static async create(model: ModelInfo, options: CpuOptions = {}, onWarning?: (message: string) => void): Promise<CpuBackend> {
     // The pixel math is native: fail now, not on the first request, when the addon cannot load.
     try {
       native();
     } catch (error) {
       throw new BackendUnavailableError(`the CPU backend needs the native addon, which failed to load: ${(error as Error).message}`, { cause: error });
     }
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    };
-    if (options.intraOpThreads !== undefined) sessionOptions.intraOpNumThreads = options.intraOpThreads;
-    const runtime = onnxruntime();  // BackendUnavailableError when it cannot load
-    let session: ort.InferenceSession;
+    onnxruntime(); // BackendUnavailableError (not a model error) when it cannot load
+    let loaded: CpuSession;
+    const started = now();
     try {
-      session = await runtime.InferenceSession.create(model.path, sessionOptions);
+      loaded = await createCpuSession(model, {
+        intraOpThreads: options.intraOpThreads,
+        arena: options.arena ?? CPU_DEFAULT_ARENA,
+        prepack: options.prepack ?? CPU_DEFAULT_PREPACK,
+        cache: options.cache,
+        cacheDir: options.cacheDir,
+        onProgress: options.onProgress,
+        onWarning,
+      });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const hint = model.precision === 'fp16'
@@ -75,7 +84,9 @@ export class CpuBackend implements Backend {
         : '';
       throw new ModelError(`${model.path}: onnxruntime could not load the model: ${message}${hint}`, { cause: error });
     }
-    return new CpuBackend(session, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH);
+    const backend = new CpuBackend(loaded.session, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH);
+    backend.load = { source: loaded.source, ms: now() - started };
+    return backend;
   }
 
   run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
@@ -164,6 +175,6 @@ export class CpuBackend implements Backend {
   }
 }
 
-export function createCpuBackend(model: ModelInfo, options?: CpuOptions): Promise<CpuBackend> {
-  return CpuBackend.create(model, options);
+export function createCpuBackend(model: ModelInfo, options?: CpuOptions, onWarning?: (message: string) => void): Promise<CpuBackend> {
+  return CpuBackend.create(model, options, onWarning);
 }

@@ -102,7 +102,7 @@ export function engineCacheKey(onnx: OnnxDigest, environment: EngineEnvironment,
  * Hashes a regular file's bytes up to the size fstat reports: opened non-blocking and checked on
  * the same descriptor, so a FIFO or device swapped in never blocks or streams forever.
  */
-async function hashFileInto(hash: crypto.Hash, file: string): Promise<void> {
+async function hashFileInto(hash: crypto.Hash, file: string, onChunk?: (bytes: number) => void): Promise<void> {
   const handle = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   try {
     const stat = await handle.stat();
@@ -112,6 +112,7 @@ async function hashFileInto(hash: crypto.Hash, file: string): Promise<void> {
       const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, stat.size - position), position);
       if (bytesRead === 0) break;
       hash.update(chunk.subarray(0, bytesRead));
+      onChunk?.(bytesRead);
       position += bytesRead;
     }
   } finally {
@@ -166,9 +167,13 @@ export interface HashOnnxResult {
 /**
  * Digest of an ONNX model and its external data. Full-size models are GBs, so the digest is
  * memoized in memory and, with `memoDir`, on disk, keyed by each file's size, mtime, inode and
- * ctime: any change to any of the files re-hashes.
+ * ctime: any change to any of the files re-hashes. `onProgress(hashed, total)` follows a re-hash.
  */
-export async function hashOnnx(onnxPath: string, memoDir?: string): Promise<HashOnnxResult> {
+export async function hashOnnx(
+  onnxPath: string,
+  memoDir?: string,
+  onProgress?: (hashedBytes: number, totalBytes: number) => void,
+): Promise<HashOnnxResult> {
   const absolute = path.resolve(onnxPath);
   const memoFile = memoDir ? path.join(memoDir, `${sha256(absolute)}.json`) : undefined;
   let entry = memory.get(absolute);
@@ -190,10 +195,12 @@ export async function hashOnnx(onnxPath: string, memoDir?: string): Promise<Hash
   const realDir = await fs.promises.realpath(path.dirname(absolute));
   const before = await Promise.all(files.map((file) => fs.promises.stat(file)));
   const hash = crypto.createHash('sha256');
+  const totalBytes = before.reduce((sum, stat) => sum + stat.size, 0);
+  let hashedBytes = 0;
   for (let i = 0; i < files.length; i++) {
     // Name (relative to the model) and size frame each file, so moving bytes between files changes the digest.
     hash.update(`${i === 0 ? '' : path.relative(realDir, files[i])}\0${before[i].size}\0`);
-    await hashFileInto(hash, files[i]);
+    await hashFileInto(hash, files[i], onProgress && ((bytes) => onProgress((hashedBytes += bytes), totalBytes)));
   }
   const after = await Promise.all(files.map((file) => fs.promises.stat(file)));
   const digest: OnnxDigest = {

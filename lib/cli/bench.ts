@@ -19,6 +19,7 @@ import {
   choiceOption, flag, intListOption, intOption, parse, requireString, stringOption, UsageError,
 } from './args';
 import { BACKENDS, MODEL_OPTIONS, printJson, warningLine } from './common';
+import { LoadProgress } from './load-progress';
 import { ProgressBar } from './progress';
 import { onnxruntimeVersion } from '../backends/onnxruntime';
 
@@ -149,11 +150,16 @@ export async function benchCommand(argv: string[]): Promise<number> {
   try {
     const progress = new ProgressBar();
     let built = false;
+    const loading = new LoadProgress(progress);
     const loadStart = performance.now();
     const estimator = await createEstimator(modelPath, {
       backend,
       // A batch needs an engine whose profile takes it (a different engine, cached apart).
-      cpu: { maxBatch: batch },
+      cpu: {
+        maxBatch: batch,
+        ...(cacheDir !== undefined ? { cacheDir } : {}),
+        onProgress: loading.update,
+      },
       tensorrt: {
         ...(batch > 1 ? { maxBatch: batch } : {}),
         ...(cacheDir !== undefined ? { cacheDir } : {}),
@@ -166,6 +172,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     });
     const loadMs = performance.now() - loadStart;
     if (built) progress.done();
+    loading.done();
 
     let run;
     let pools;

@@ -15,6 +15,7 @@ import { BACKENDS, MODEL_OPTIONS, printJson, warningLine } from './common';
 import { expandInputs, findCollision } from './inputs';
 import { Interrupt } from './interrupt';
 import { checkOutputs, OutputFileError, outputsOf, OutputWriter, withoutCode, type PlannedOutput, type Task } from './output-files';
+import { LoadProgress } from './load-progress';
 import { ProgressBar } from './progress';
 
 const FORMATS = { depth: ['npy', 'png16', 'color'], normal: ['npy', 'png'] } as const;
@@ -130,6 +131,7 @@ async function predict(task: Task, argv: string[]): Promise<number> {
 
 async function loadEstimator(request: Request, progress: ProgressBar): Promise<LotusEstimator> {
   let building = false;
+  const loading = new LoadProgress(progress);
   const estimator = await createEstimator(request.modelPath, {
     backend: request.backend,
     ...(request.processingResolution !== undefined ? { processingResolution: request.processingResolution } : {}),
@@ -141,11 +143,13 @@ async function loadEstimator(request: Request, progress: ProgressBar): Promise<L
         progress.update(`building TensorRT engine: ${phase}`, step, steps);
       },
     },
+    cpu: { ...(request.cacheDir !== undefined ? { cacheDir: request.cacheDir } : {}), onProgress: loading.update },
     onWarning: (message) => {
       progress.log(warningLine(message));
     },
   });
   if (building) progress.done();
+  loading.done();
   if (estimator.model.randomWeights) {
     progress.log(warningLine(`${path.basename(request.modelPath)} was exported from random weights (a test model): its predictions are noise. README.md says how to export a real Lotus checkpoint.`));
   }

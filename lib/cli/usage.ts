@@ -44,7 +44,7 @@ Options:
                                   of the resized h x w (to reproduce an official Lotus run)
   --no-auto-orient                ignore EXIF orientation, as Lotus's infer.py does (default: apply it)
   --overwrite                     replace existing output files
-  --cache-dir <dir>               TensorRT engine cache folder
+  --cache-dir <dir>               cache folder: TensorRT engines, CPU optimised models
   --json                          print one JSON document describing the outputs
   -h, --help                      show this help`;
 };
@@ -90,7 +90,7 @@ Options:
   --warmup <N>                untimed requests per resolution before timing (default: 3)
   --image <file>              input image (default: a synthetic 1920x1080 PNG)
   --seed <N>                  noise seed for generative (G) models (default: 0)
-  --cache-dir <dir>           TensorRT engine cache folder
+  --cache-dir <dir>           cache folder: TensorRT engines, CPU optimised models
   --peer-checkpoint <dir>     also run the PyTorch reference (scripts/bench_pytorch.py) on this
                               diffusers checkpoint in the same run and print latency ratios
   --python <path>             Python interpreter for the peer (default: $LOTUS_PYTHON or python3)

@@ -58,7 +58,7 @@ async function createTensorRT(model: ModelInfo, options: ResolvedEstimatorOption
 }
 
 async function createCpu(model: ModelInfo, options: ResolvedEstimatorOptions): Promise<DevicePool> {
-  return new DevicePool([{ device: 'cpu', backend: await createCpuBackend(model, options.cpu) }]);
+  return new DevicePool([{ device: 'cpu', backend: await createCpuBackend(model, options.cpu, options.onWarning) }]);
 }
 
 export async function selectBackend(model: ModelInfo, options: ResolvedEstimatorOptions): Promise<DevicePool> {

@@ -52,6 +52,20 @@ export interface CpuOptions {
   intraOpThreads?: number;
   /** Most images estimateBatch() sends to onnxruntime in one run (default 4; memory grows with it). */
   maxBatch?: number;
+  /** Cache onnxruntime's optimised graph on the first load and load that later (default: for models of 64 MiB or more). */
+  cache?: boolean;
+  /** Folder of that cache (it uses a `cpu/` subfolder). Default: the engine cache folder (`$LOTUS_CACHE_DIR`, else ~/.cache/lotus-trt). */
+  cacheDir?: string;
+  /** onnxruntime's memory arena: keeps freed activation memory for reuse (default false: lower peak memory). */
+  arena?: boolean;
+  /**
+   * onnxruntime's MatMul weight pre-packing at load (default true). Without it a batch's results differ
+   * from single runs by ~5e-6 (onnxruntime's unpacked GEMM blocks by row count), so batching would no
+   * longer be bit-identical; false saves ~1.1 GB after load on the full-size model (docs/benchmarks.md).
+   */
+  prepack?: boolean;
+  /** Load progress of large models (64 MiB or more), which take seconds; called on the main thread. */
+  onProgress?: (phase: string, step: number, steps: number) => void;
 }
 
 /**
@@ -180,7 +194,7 @@ const TENSORRT_KEYS = [
   'cacheDir', 'workspaceBytes', 'lanes', 'cudaGraphs', 'optimizationLevel', 'minSize', 'optSize', 'maxSize',
   'maxBatch', 'timingCache', 'onProgress',
 ] as const;
-const CPU_KEYS = ['intraOpThreads', 'maxBatch'] as const;
+const CPU_KEYS = ['intraOpThreads', 'maxBatch', 'cache', 'cacheDir', 'arena', 'prepack', 'onProgress'] as const;
 const ESTIMATE_KEYS = ['processingResolution', 'outputResample', 'seed', 'noise', 'autoOrient', 'signal', 'timeoutMs'] as const;
 const BATCHING_KEYS = ['maxBatch', 'maxDelayMs'] as const;
 
@@ -230,10 +244,19 @@ function resolveCpuOptions(value: unknown): CpuOptions {
   const o = optionsObject(value, 'options.cpu', CPU_KEYS);
   const intraOpThreads = optionalInteger(o.intraOpThreads, 'options.cpu.intraOpThreads', { min: 0, max: 1024 });
   const maxBatch = optionalInteger(o.maxBatch, 'options.cpu.maxBatch', { min: 1, max: 1024 });
-  return {
-    ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
-    ...(maxBatch === undefined ? {} : { maxBatch }),
+  const resolved: CpuOptions = {
+    intraOpThreads,
+    maxBatch,
+    cache: optionalBoolean(o.cache, 'options.cpu.cache'),
+    cacheDir: optionalString(o.cacheDir, 'options.cpu.cacheDir'),
+    arena: optionalBoolean(o.arena, 'options.cpu.arena'),
+    prepack: optionalBoolean(o.prepack, 'options.cpu.prepack'),
+    onProgress: optionalFunction<NonNullable<CpuOptions['onProgress']>>(o.onProgress, 'options.cpu.onProgress'),
   };
+  for (const key of Object.keys(resolved) as (keyof CpuOptions)[]) {
+    if (resolved[key] === undefined) delete resolved[key];
+  }
+  return resolved;
 }
 
 function resolveBatching(value: unknown): BatchingOptions | undefined {

@@ -51,6 +51,7 @@ def metadata(ck, precision, resolution):
 
 def run(args):
     from .checkpoint import load_checkpoint
+    from .cpu_norms import rewrite_group_norms
     from .graph import LotusGraph
     from .onnx_export import export_graph, save, set_metadata
     from .precision import convert_fp16
@@ -67,7 +68,10 @@ def run(args):
           f"params={n_params / 1e6:.2f}M prompt={tuple(ck.prompt_embeds.shape)}")
     model = export_graph(graph, args.opset)
     if args.precision == "fp16":
-        model = convert_fp16(model)
+        model = convert_fp16(model)  # keeps GroupNormalization (in FP32) for TensorRT
+    else:
+        # onnxruntime's CPU GroupNormalization loses precision on groups with a large mean.
+        print(f"[export] fp32: {rewrite_group_norms(model)} GroupNormalization -> LayerNormalization (cpu_norms.py)")
     if args.source:
         ck.source = args.source
     set_metadata(model, metadata(ck, args.precision, args.processing_resolution))

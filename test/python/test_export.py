@@ -131,6 +131,19 @@ def test_fp16_keeps_fragile_ops_in_fp32(exported):
     assert checked > 0
 
 
+def test_group_norm_form_per_precision(exported):
+    """FP32 (the CPU backend's) carries GroupNorm as LayerNormalization (cpu_norms.py); FP16 keeps
+    GroupNormalization for TensorRT."""
+    import onnx
+
+    for (ck, prec), (_, path) in exported.items():
+        ops = [n.op_type for n in onnx.load(path, load_external_data=False).graph.node]
+        if prec == "fp32":
+            assert "GroupNormalization" not in ops and ops.count("LayerNormalization") > 0
+        else:
+            assert "GroupNormalization" in ops
+
+
 def test_name_inference_and_errors(tmp_path):
     from lotus_export.checkpoint import infer_from_name
 
