@@ -1,7 +1,8 @@
 // The addon and the CPU backend in worker_threads: four workers serve 200 requests each at once, with
 // the results of the main thread bit for bit, while other workers are terminated with requests in
 // flight (sharp decoding, lotus-trt's native pixel work on the libuv pool), all in this one process.
-// What is not safe, and why (onnxruntime-node's synchronous run): docs/design.md, "Worker threads".
+// onnxruntime runs in a process of its own (docs/design.md, "Worker threads"); terminating a worker
+// mid-run is tested in cpu-host-process.test.ts.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -74,7 +74,7 @@ async function phase<T>(options: CpuSessionOptions, report: boolean, name: strin
   return value;
 }
 
-export async function createCpuSession(model: ModelInfo, options: CpuSessionOptions): Promise<CpuSession> {
+export async function createCpuSession(model: Pick<ModelInfo, 'path'>, options: CpuSessionOptions): Promise<CpuSession> {
   const base = baseOptions(options);
   const large = modelBytes(model.path) >= CPU_CACHE_MIN_BYTES;
   const direct = async (): Promise<CpuSession> => ({

@@ -1,6 +1,5 @@
-// CPU backend: the shared native host pixel math around an onnxruntime-node session.
-import type * as ort from 'onnxruntime-node';
-import { onnxruntime } from './onnxruntime';
+// CPU backend: the shared native host pixel math around an onnxruntime-node session, which runs in
+// its own process (onnx-host/): onnxruntime's run() is synchronous and would block the event loop.
 import { BackendUnavailableError, DisposedError, InvalidArgumentError, ModelError, fromNativeError } from '../errors';
 import { noiseShape, planRequest } from '../estimator/geometry';
 import { float32ToHalf, halfToFloat32 } from './half';
@@ -9,7 +8,9 @@ import { native } from '../addon/load';
 import type { CpuOptions } from '../estimator/options';
 import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
 import { ConcurrencyLimit } from '../estimator/concurrency-limit';
-import { createCpuSession, type CpuLoadSource, type CpuSession } from './cpu-session';
+import type { CpuLoadSource } from './cpu-session';
+import { OnnxHost } from './onnx-host/host-process';
+import type { TensorData } from './onnx-host/protocol';
 
 const now = () => performance.now();
 
@@ -31,8 +32,8 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-function tensorOf(data: Float32Array, dims: number[], half: boolean): ort.Tensor {
-  return half ? new (onnxruntime().Tensor)('float16', float32ToHalf(data), dims) : new (onnxruntime().Tensor)('float32', data, dims);
+function tensorOf(data: Float32Array, dims: number[], half: boolean): TensorData {
+  return half ? { type: 'float16', data: float32ToHalf(data), dims } : { type: 'float32', data, dims };
 }
 
 export class CpuBackend implements Backend {
@@ -48,45 +49,51 @@ export class CpuBackend implements Backend {
   private readonly noiseHalf: boolean;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private host: OnnxHost,
+    private readonly startHost: () => Promise<OnnxHost>,
     private readonly model: ModelInfo,
     readonly maxBatch: number,
+    private readonly onWarning: (message: string) => void,
   ) {
     const typeOf = (name: string) => model.inputs.find((t) => t.name === name)?.type;
     this.imageHalf = typeOf('image') === 'float16';
     this.noiseHalf = typeOf('noise') === 'float16';
   }
 
-  static async create(model: ModelInfo, options: CpuOptions = {}, onWarning?: (message: string) => void): Promise<CpuBackend> {
+  static async create(model: ModelInfo, options: CpuOptions = {}, onWarning: (message: string) => void = () => undefined): Promise<CpuBackend> {
     // The pixel math is native: fail now, not on the first request, when the addon cannot load.
     try {
       native();
     } catch (error) {
       throw new BackendUnavailableError(`the CPU backend needs the native addon, which failed to load: ${(error as Error).message}`, { cause: error });
     }
-    onnxruntime(); // BackendUnavailableError (not a model error) when it cannot load
-    let loaded: CpuSession;
+    const hostOptions = {
+      intraOpThreads: options.intraOpThreads,
+      arena: options.arena ?? CPU_DEFAULT_ARENA,
+      prepack: options.prepack ?? CPU_DEFAULT_PREPACK,
+      cache: options.cache,
+      cacheDir: options.cacheDir,
+      onWarning,
+    };
     const started = now();
+    let loaded: { host: OnnxHost; source: CpuLoadSource };
     try {
-      loaded = await createCpuSession(model, {
-        intraOpThreads: options.intraOpThreads,
-        arena: options.arena ?? CPU_DEFAULT_ARENA,
-        prepack: options.prepack ?? CPU_DEFAULT_PREPACK,
-        cache: options.cache,
-        cacheDir: options.cacheDir,
-        onProgress: options.onProgress,
-        onWarning,
-      });
+      loaded = await OnnxHost.start(model.path, { ...hostOptions, onProgress: options.onProgress });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const hint = model.precision === 'fp16'
-        ? '; onnxruntime has no CPU kernels for some fp16 operators: use the fp32 export of this model on the CPU'
-        : '';
-      throw new ModelError(`${model.path}: onnxruntime could not load the model: ${message}${hint}`, { cause: error });
+      if (error instanceof ModelError && model.precision === 'fp16') {
+        throw new ModelError(`${error.message}; onnxruntime has no CPU kernels for some fp16 operators: use the fp32 export of this model on the CPU`, { cause: error });
+      }
+      throw error;
     }
-    const backend = new CpuBackend(loaded.session, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH);
+    const restart = async () => (await OnnxHost.start(model.path, hostOptions)).host;
+    const backend = new CpuBackend(loaded.host, restart, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH, onWarning);
     backend.load = { source: loaded.source, ms: now() - started };
     return backend;
+  }
+
+  /** The pid of the onnxruntime process (its memory is this backend's), undefined while none runs. */
+  get hostPid(): number | undefined {
+    return this.host.pid;
   }
 
   run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {
@@ -118,7 +125,7 @@ export class CpuBackend implements Backend {
       const pres = await Promise.all(images.map((image) => binding.preprocess(image.data, image.width, image.height, image.channels, {
         processingResolution: request.processingResolution,
       })));
-      const feeds: Record<string, ort.Tensor> = {
+      const feeds: Record<string, TensorData> = {
         image: tensorOf(concat(pres.map((pre) => pre.tensor)), [batch, 3, height, width], this.imageHalf),
       };
       if (model.mode === 'generation') {
@@ -135,12 +142,12 @@ export class CpuBackend implements Backend {
         feeds.noise = tensorOf(concat(noise), [batch, channels, latentHeight, latentWidth], this.noiseHalf);
       }
       const t1 = now();
-      let outputs: ort.InferenceSession.ReturnType;
-      try {
-        outputs = await this.session.run(feeds, ['prediction']);
-      } catch (error) {
-        throw new ModelError(`${model.path}: onnxruntime failed to run the model: ${(error as Error)?.message ?? error}`, { cause: error });
+      if (this.host.exited) {
+        // The process ended since the last run (killed, out of memory): start a new one.
+        this.onWarning(`lotus-trt: restarting the CPU backend's onnxruntime process for ${model.path}`);
+        this.host = await this.startHost();
       }
+      const outputs = await this.host.run(feeds, ['prediction']);
       const t2 = now();
       const prediction = outputs.prediction;
       const expected = [batch, 3, predictionHeight, predictionWidth];
@@ -158,7 +165,6 @@ export class CpuBackend implements Backend {
           resample: request.outputResample,
         })));
       const t3 = now();
-      for (const tensor of Object.values(outputs)) tensor.dispose();
       return {
         // The host postprocess hands its output vector over as an external buffer where allowed.
         outputs: images.map((image, n) => ({ data: data[n]!, width: image.width, height: image.height, zeroCopy: binding.buildInfo.externalBuffers })),
@@ -170,7 +176,7 @@ export class CpuBackend implements Backend {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.runs.idle().then(() => this.session.release());
+    this.closing ??= this.runs.idle().then(() => this.host.close());
     return this.closing;
   }
 }

@@ -30,37 +30,61 @@ export interface ChildResult {
   latency?: LatencySummary;
   /** The first request after the load. */
   firstMs?: number;
-  /** getrusage's maxRSS of this process: the most memory it held at once, load included. */
+  /** This process's maxRSS plus its onnxruntime process's VmHWM: the most memory the two held, load included. */
   peakRssBytes: number;
   /**
-   * Linux: peaks of the anonymous and the file-backed part of the RSS, sampled every 20 ms by a
-   * worker thread (onnxruntime blocks the main one). The file-backed part is mostly the mmapped
-   * weights, which the kernel can drop and re-read under memory pressure.
+   * Linux: peaks of the anonymous and the file-backed part of the RSS of both processes together,
+   * sampled every 20 ms by a worker thread. The file-backed part is mostly the mmapped weights,
+   * which the kernel can drop and re-read under memory pressure.
    */
   peakRssAnonBytes?: number;
   peakRssFileBytes?: number;
 }
 
+// Samples this process and its children (the CPU backend's onnxruntime process) every 20 ms from a
+// worker thread. Children are found through /proc/self/task/<tid>/children.
 const SAMPLER = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-let anon = 0, file = 0;
+const peaks = { anon: 0, file: 0, childHwm: 0 };
+const fields = (file) => {
+  try {
+    const status = fs.readFileSync(file, 'utf8');
+    const kib = (key) => Number((status.split(String.fromCharCode(10)).find((l) => l.startsWith(key + ':')) || '').replace(/[^0-9]/g, '')) * 1024;
+    return { anon: kib('RssAnon'), file: kib('RssFile'), hwm: kib('VmHWM') };
+  } catch { return undefined; } // a child that has just exited
+};
+const children = () => fs.readdirSync('/proc/self/task').flatMap((tid) => {
+  try { return fs.readFileSync('/proc/self/task/' + tid + '/children', 'utf8').trim().split(/\\s+/).filter(Boolean); } catch { return []; }
+});
 const read = () => {
-  const status = fs.readFileSync('/proc/self/status', 'utf8');
-  const kib = (key) => Number((status.split(String.fromCharCode(10)).find((l) => l.startsWith(key + ':')) || '').replace(/[^0-9]/g, '')) * 1024;
-  anon = Math.max(anon, kib('RssAnon'));
-  file = Math.max(file, kib('RssFile'));
+  let anon = 0, file = 0;
+  for (const status of [fields('/proc/self/status'), ...children().map((pid) => fields('/proc/' + pid + '/status'))]) {
+    if (!status) continue;
+    anon += status.anon;
+    file += status.file;
+  }
+  for (const pid of children()) peaks.childHwm = Math.max(peaks.childHwm, (fields('/proc/' + pid + '/status') || { hwm: 0 }).hwm);
+  peaks.anon = Math.max(peaks.anon, anon);
+  peaks.file = Math.max(peaks.file, file);
 };
 const timer = setInterval(read, 20);
-parentPort.on('message', () => { clearInterval(timer); read(); parentPort.postMessage({ anon, file }); });
+parentPort.on('message', () => { clearInterval(timer); read(); parentPort.postMessage(peaks); });
 `;
 
-/** Peaks of RssAnon / RssFile over the measurement (Linux; undefined elsewhere). */
-function startRssSampler(): () => Promise<{ anon: number; file: number } | undefined> {
+interface SampledPeaks {
+  anon: number;
+  file: number;
+  /** VmHWM of the onnxruntime process (the largest child), as last read before it exited. */
+  childHwm: number;
+}
+
+/** Peaks of RssAnon / RssFile of this process and its children (Linux; undefined elsewhere). */
+function startRssSampler(): () => Promise<SampledPeaks | undefined> {
   if (!fs.existsSync('/proc/self/status')) return async () => undefined;
   const worker = new Worker(SAMPLER, { eval: true });
   return () => new Promise((resolve) => {
-    worker.once('message', (peaks: { anon: number; file: number }) => {
+    worker.once('message', (peaks: SampledPeaks) => {
       void worker.terminate();
       resolve(peaks);
     });
@@ -70,12 +94,11 @@ function startRssSampler(): () => Promise<{ anon: number; file: number } | undef
 
 async function main(request: ChildRequest): Promise<ChildResult> {
   const stopSampler = startRssSampler();
-  const result = await measure(request);
-  const peaks = await stopSampler();
-  return peaks ? { ...result, peakRssAnonBytes: peaks.anon, peakRssFileBytes: peaks.file } : result;
+  const result = await measure(request, async () => (await stopSampler()));
+  return result;
 }
 
-async function measure(request: ChildRequest): Promise<ChildResult> {
+async function measure(request: ChildRequest, stopSampler: () => Promise<SampledPeaks | undefined>): Promise<ChildResult> {
   const phases: string[] = [];
   const started = performance.now();
   const estimator = await createEstimator(request.model, {
@@ -90,9 +113,7 @@ async function measure(request: ChildRequest): Promise<ChildResult> {
   });
   const loadMs = performance.now() - started;
   try {
-    if (request.resolution === undefined) {
-      return { loadMs, loadPhases: phases, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
-    }
+    if (request.resolution === undefined) return { loadMs, loadPhases: phases, ...(await memory(stopSampler)) };
     const bytes = await fs.promises.readFile(request.image);
     // The first request after a load is timed on its own: it also pays for reading the weights
     // (page faults on the mmapped ones).
@@ -110,11 +131,23 @@ async function measure(request: ChildRequest): Promise<ChildResult> {
       loadPhases: phases,
       latency: summarize(run.latencies),
       firstMs,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      ...(await memory(stopSampler)),
     };
   } finally {
     await estimator.close();
   }
+}
+
+/**
+ * Peak memory, read before the estimator closes (its onnxruntime process is still alive): this
+ * process's maxRSS plus the onnxruntime process's VmHWM (an upper bound: the two peaks need not
+ * coincide; this process's own is the smaller by far), and the sampled anonymous / file-backed sums.
+ */
+async function memory(stopSampler: () => Promise<SampledPeaks | undefined>): Promise<Pick<ChildResult, 'peakRssBytes' | 'peakRssAnonBytes' | 'peakRssFileBytes'>> {
+  const peaks = await stopSampler();
+  const own = process.resourceUsage().maxRSS * 1024;
+  if (!peaks) return { peakRssBytes: own };
+  return { peakRssBytes: own + peaks.childHwm, peakRssAnonBytes: peaks.anon, peakRssFileBytes: peaks.file };
 }
 
 if (require.main === module) {

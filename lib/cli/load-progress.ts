@@ -1,7 +1,7 @@
 // The CLI's progress line while a model loads for more than a second (CPU backend: hashing the
-// model, optimising it on the first load, loading it). onnxruntime's session creation blocks the
-// event loop, so a timer cannot draw during it: the backend reports a blocking phase as one step
-// (0 of 1, then 1 of 1) only when it expects it to be slow, and such a phase is drawn at once;
+// model, optimising it on the first load, loading it). onnxruntime's session creation is one call
+// with no progress of its own: the backend reports such a phase as one step (0 of 1, then 1 of 1)
+// only when it expects it to be slow, and such a phase is drawn at once;
 // streamed phases (hashing) are drawn from the first update after one second.
 import type { ProgressBar } from './progress';
 
