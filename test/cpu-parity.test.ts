@@ -13,8 +13,9 @@
 //   from a quantization boundary (a colormap bin edge, an integer p * 255) than our measured error
 //   can reach; next to a boundary any error, however small, may move the pixel to the neighbouring
 //   value (pixel-math.test.ts shows the PNGs are identical when the network's output is the
-//   official one). The share of identical pixels is printed and must stay >= 99.8 % (measured with
-//   the LayerNormalization export: 99.85 % to 100 %, every case; before it, 1 to 81 % on photos).
+//   official one). The share of identical pixels is printed and must be >= 99.9 % (measured with
+//   the LayerNormalization export and pre-packing on: 99.927 % to 100 %; without pre-packing the
+//   worst case was 99.85 %; before the fidelity work, 1 to 81 % on photos).
 // - Normal prediction (p in [0, 1], what infer.py saves): 1e-3. The unit normals are (2p - 1) / |2p - 1|
 //   of it, checked against the same mapping of the official prediction where |2p - 1| is not tiny.
 import path from 'node:path';
@@ -30,7 +31,7 @@ import sharp from 'sharp';
 if (!hasFixtures) console.warn(`cpu-parity skipped: ${manifestPath} does not exist (run scripts/lotus_export/fixtures.py)`);
 const DEPTH_TOLERANCE = 1e-4 + OUTPUT_QUANTIZATION_ERROR;
 const NORMAL_TOLERANCE = 1e-3 + OUTPUT_QUANTIZATION_ERROR;
-const MIN_IDENTICAL_PIXELS = 0.998;
+const MIN_IDENTICAL_PIXELS = 0.999; // issue 10's acceptance
 const FP16_DEPTH_TOLERANCE = 5e-2 / 2; // the exporter's fp16 raw tolerance, halved by y / 2 + 0.5
 
 const estimators = new Map<string, Promise<LotusEstimator>>();
