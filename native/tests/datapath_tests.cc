@@ -92,16 +92,20 @@ struct Case {
   Resample resample = Resample::Nearest;
   uint64_t seed = 0;
   std::vector<float> noise;  // explicit noise when not empty
+  // Every image gets the case's seed, or its explicit noise (single-image cases).
   GpuRequest request() const {
     GpuRequest r;
-    for (const TestImage& image : images) r.images.push_back(image.view());
+    for (const TestImage& image : images) {
+      GpuImage view = image.view();
+      view.seed = seed;
+      if (!noise.empty()) {
+        view.noise = noise.data();
+        view.noiseElements = noise.size();
+      }
+      r.images.push_back(view);
+    }
     r.processingResolution = resolution;
     r.resample = resample;
-    r.seed = seed;
-    if (!noise.empty()) {
-      r.noise = noise.data();
-      r.noiseElements = noise.size();
-    }
     return r;
   }
 };
@@ -438,19 +442,30 @@ void testNoise() {
   Rig rig = makeRig(config);
   Case c = makeCase("explicit noise", {randomImage(300, 100, 3, 31)}, 256, Resample::Nearest, 0);
   giveExplicitNoise(c, 5);
-  expectError("noise", "noise of the wrong size", ErrorCode::InvalidArgument, "noise", [&] {
+  expectError("noise", "noise of the wrong size", ErrorCode::InvalidArgument, "images[0].noise", [&] {
     GpuRequest r = c.request();
-    r.noiseElements -= 1;
+    r.images[0].noiseElements -= 1;
     rig.pipeline->run(r);
   });
-  expectError("noise", "explicit noise with a batch of 2", ErrorCode::InvalidArgument, "noise", [&] {
-    Case two = c;
-    two.images.push_back(two.images[0]);
-    rig.pipeline->run(two.request());
-  });
+  {
+    // A batch keeps each image's own noise: explicit noise for one image, a seed for the other.
+    GpuRequest mixed = c.request();
+    GpuImage seededImage = mixed.images[0];
+    seededImage.noise = nullptr;
+    seededImage.noiseElements = 0;
+    seededImage.seed = 9;
+    mixed.images.push_back(seededImage);
+    Config batchConfig;
+    Rig batched = makeRig(batchConfig);
+    auto expected = expectedOutputs(mixed, batchConfig.task, true, batchConfig.dtype);
+    GpuResult result = batched.pipeline->run(mixed);
+    size_t m = 0;
+    for (size_t i = 0; i < expected.size(); ++i) m += countMismatches(expected[i], result.outputs[i]);
+    report.compare("noise", "explicit noise and a seed in one batch of 2", m ? 1 : 0, m, expected[0].size() * 2, 0);
+  }
   config.generation = false;
   Rig regression = makeRig(config);
-  expectError("noise", "explicit noise for a regression model", ErrorCode::InvalidArgument, "noise",
+  expectError("noise", "explicit noise for a regression model", ErrorCode::InvalidArgument, "images[0].noise",
               [&] { regression.pipeline->run(c.request()); });
 }
 

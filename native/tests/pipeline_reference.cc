@@ -39,10 +39,10 @@ std::vector<std::vector<float>> expectedOutputs(const GpuRequest& request, Task 
     std::vector<float> noise;
     if (generation) {
       noise.resize(static_cast<size_t>(4) * (plan.networkHeight / kLatentFactor) * (plan.networkWidth / kLatentFactor));
-      if (request.noise != nullptr) {
-        noise.assign(request.noise, request.noise + noise.size());
+      if (image.noise != nullptr) {  // each image's own noise, as the pipeline takes it
+        noise.assign(image.noise, image.noise + noise.size());
       } else {
-        hostGaussianNoise(request.seed, noise.data(), noise.size());
+        hostGaussianNoise(image.seed, noise.data(), noise.size());
       }
       roundTo(dtype, noise);
     }
