@@ -88,6 +88,7 @@ export class OnnxHost {
     });
     track(child);
     const host = new OnnxHost(child, modelPath);
+    host.onWarning = options.onWarning;
     return new Promise((resolve, reject) => {
       host.busy();
       const onMessage = (message: HostMessage) => {
@@ -131,7 +132,6 @@ export class OnnxHost {
           cache: options.cache, cacheDir: options.cacheDir, reportProgress: options.onProgress !== undefined,
         },
       });
-      host.onWarning = options.onWarning;
     });
   }
 
