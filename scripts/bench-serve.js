@@ -3,7 +3,7 @@
 //   1. throughput with batching vs without at 8 connections (ratio);
 //   2. overload at 4x the measured capacity: every response 200 or 429, no 5xx, no socket errors,
 //      p99 of the 200s held by the queue limit (server-side p99 below the same load's without a limit);
-//   3. 10,000 requests after 3,000 warm-up ones: server RSS after the last 1,000 vs after the first
+//   3. 10,000 requests after 3,000 warm-up ones: server RSS (with its onnxruntime process) after the last 1,000 vs after the first
 //      1,000 (RSS after every 1,000 printed, warm-up included; glibc's default arenas and MALLOC_ARENA_MAX=2);
 //   4. SIGTERM during load: every request the server accepted is answered, exit 0.
 // Each phase starts its own server (dist/cli.js serve, the published entry point) and stops it with
@@ -203,7 +203,21 @@ async function overload(capacity) {
   return { held, estimateMs, limited, unlimited, pass };
 }
 
-/** RSS (from the server's own /metrics) after every 1,000 requests: `warmup` of them first, then `total`. */
+/** RSS (kB in /proc/<pid>/status) of the server's children: the CPU backend's onnxruntime process (Linux; 0 elsewhere). */
+function childrenRss(pid) {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`)
+      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean))
+      .reduce((sum, child) => sum + Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))?.[1] ?? 0) * 1024, 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * RSS after every 1,000 requests (`warmup` of them first, then `total`): the server's own (from its
+ * /metrics) plus its onnxruntime process's.
+ */
 async function memoryCurve(warmup, total, env) {
   const server = await startServer(['--batch-max', String(BATCH), '--batch-delay-ms', '2', '--max-queue', '64'], env);
   const curve = [];
@@ -213,7 +227,7 @@ async function memoryCurve(warmup, total, env) {
     const run = await load(server.url, { connections: 8, amount: 1000 });
     ok += run.statuses[200] ?? 0;
     failures += count(run.errors) + count(run.statuses) - (run.statuses[200] ?? 0);
-    curve.push(await metric(server.url, 'process_resident_memory_bytes') / 2 ** 20);
+    curve.push((await metric(server.url, 'process_resident_memory_bytes') + childrenRss(server.pid)) / 2 ** 20);
   }
   await server.stop();
   const measured = curve.slice(warmup / 1000);
