@@ -115,8 +115,8 @@ async function measure(request: ChildRequest, stopSampler: () => Promise<Sampled
   try {
     if (request.resolution === undefined) return { loadMs, loadPhases: phases, ...(await memory(stopSampler)) };
     const bytes = await fs.promises.readFile(request.image);
-    // The first request after a load is timed on its own: it also pays for reading the weights
-    // (page faults on the mmapped ones).
+    // The first request after a load is timed on its own: onnxruntime's first run at a network size
+    // is slower (docs/benchmarks.md), and it pages in mmapped weights.
     const firstStart = performance.now();
     const first = await estimator.estimate(bytes, { processingResolution: request.resolution, seed: request.seed });
     const firstMs = performance.now() - firstStart;
