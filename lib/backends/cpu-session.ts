@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { onnxruntime, onnxruntimeLocation } from './onnxruntime';
+import { onnxruntime, onnxruntimeVersion } from './onnxruntime';
 import { hashOnnx, type OnnxDigest } from '../cache/engine-cache';
 import {
   OPTIMIZED_DATA_FILE,
@@ -45,12 +45,6 @@ export interface CpuSession {
   source: CpuLoadSource;
 }
 
-/** The version of the onnxruntime the backend loads (vendored copy or node_modules). */
-function onnxruntimeVersion(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require(`${onnxruntimeLocation()}/package.json`) as { version: string }).version;
-}
-
 function modelBytes(modelPath: string): number {
   return [modelPath, ...externalDataFiles(modelPath)].reduce((sum, file) => sum + fs.statSync(file).size, 0);
 }
@@ -85,11 +79,13 @@ export async function createCpuSession(model: Pick<ModelInfo, 'path'>, options: 
   if (!(options.cache ?? large)) return direct();
 
   const cache = new OptimizedModelCache(options.cacheDir);
-  const environment = optimizedModelEnvironment(onnxruntimeVersion(), OPTIMIZATION_LEVEL);
   const fallBack = (why: string, error: unknown) => {
     options.onWarning?.(`lotus-trt: ${why} (${(error as Error)?.message ?? error}); optimising ${model.path} in memory instead`);
     return direct();
   };
+  const version = onnxruntimeVersion();
+  if (!version) return fallBack('cannot key the optimised-model cache', new Error("onnxruntime's package.json is unreadable"));
+  const environment = optimizedModelEnvironment(version, OPTIMIZATION_LEVEL);
   let key: string;
   let digest: OnnxDigest;
   try {

@@ -8,7 +8,6 @@ import { native } from '../addon/load';
 import type { CpuOptions } from '../estimator/options';
 import type { Backend, BackendBatchOutput, BackendRequest, RgbImage } from './backend';
 import { ConcurrencyLimit } from '../estimator/concurrency-limit';
-import type { CpuLoadSource } from './cpu-session';
 import { OnnxHost } from './onnx-host/host-process';
 import type { TensorData } from './onnx-host/protocol';
 
@@ -44,8 +43,6 @@ export class CpuBackend implements Backend {
   private readonly runs = new ConcurrencyLimit(1);
   private closing: Promise<void> | undefined;
   private readonly imageHalf: boolean;
-  /** How the session was made (cache hit, optimised now, or directly) and how long it took. */
-  load: { source: CpuLoadSource; ms: number } = { source: 'direct', ms: 0 };
   private readonly noiseHalf: boolean;
 
   private constructor(
@@ -75,25 +72,17 @@ export class CpuBackend implements Backend {
       cacheDir: options.cacheDir,
       onWarning,
     };
-    const started = now();
-    let loaded: { host: OnnxHost; source: CpuLoadSource };
+    let host: OnnxHost;
     try {
-      loaded = await OnnxHost.start(model.path, { ...hostOptions, onProgress: options.onProgress });
+      host = await OnnxHost.start(model.path, { ...hostOptions, onProgress: options.onProgress });
     } catch (error) {
       if (error instanceof ModelError && model.precision === 'fp16') {
         throw new ModelError(`${error.message}; onnxruntime has no CPU kernels for some fp16 operators: use the fp32 export of this model on the CPU`, { cause: error });
       }
       throw error;
     }
-    const restart = async () => (await OnnxHost.start(model.path, hostOptions)).host;
-    const backend = new CpuBackend(loaded.host, restart, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH, onWarning);
-    backend.load = { source: loaded.source, ms: now() - started };
-    return backend;
-  }
-
-  /** The pid of the onnxruntime process (its memory is this backend's), undefined while none runs. */
-  get hostPid(): number | undefined {
-    return this.host.pid;
+    const restart = () => OnnxHost.start(model.path, hostOptions);
+    return new CpuBackend(host, restart, model, options.maxBatch ?? CPU_DEFAULT_MAX_BATCH, onWarning);
   }
 
   run(images: RgbImage[], request: BackendRequest): Promise<BackendBatchOutput> {

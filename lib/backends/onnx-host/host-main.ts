@@ -37,18 +37,14 @@ function fromTensor(tensor: ort.Tensor): TensorData {
 async function load(message: Extract<ParentMessage, { type: 'load' }>): Promise<void> {
   try {
     onnxruntime(); // BackendUnavailableError when it cannot load, told apart from a bad model
-    const { options } = message;
+    const { reportProgress, ...options } = message.options;
     const loaded = await createCpuSession({ path: message.modelPath }, {
-      intraOpThreads: options.intraOpThreads,
-      arena: options.arena,
-      prepack: options.prepack,
-      cache: options.cache,
-      cacheDir: options.cacheDir,
-      onProgress: options.reportProgress ? (phase, step, steps) => send({ type: 'progress', phase, step, steps }) : undefined,
+      ...options,
+      onProgress: reportProgress ? (phase, step, steps) => send({ type: 'progress', phase, step, steps }) : undefined,
       onWarning: (warning) => send({ type: 'warning', message: warning }),
     });
     session = loaded.session;
-    send({ type: 'loaded', source: loaded.source });
+    send({ type: 'loaded' });
   } catch (error) {
     send({ type: 'load-failed', error: hostError(error) });
   }
@@ -72,8 +68,7 @@ async function run(message: Extract<ParentMessage, { type: 'run' }>): Promise<vo
 async function release(): Promise<never> {
   await session?.release().catch(() => undefined);
   session = undefined;
-  send({ type: 'released' });
-  process.exit(0);
+  process.exit(0); // the parent's close() waits for this exit
 }
 
 // Messages are handled in order: a run never starts before the load that precedes it has finished.

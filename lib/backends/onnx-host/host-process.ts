@@ -1,12 +1,11 @@
-// The CPU backend's side of its onnxruntime process (host-main.ts; docs/design.md, "CPU backend:
-// onnxruntime in its own process"). Requests and results travel over the IPC channel; the child
-// holds no reference on the event loop while idle, so an application that never calls close()
-// still exits, and the child is killed when this process exits.
+// The CPU backend's side of its onnxruntime process (host-main.ts; docs/design.md, "Worker
+// threads"). Requests and results travel over the IPC channel; the child holds no reference on
+// the event loop while idle, so an application that never calls close() still exits, and the
+// child is killed when this process exits.
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BackendUnavailableError, ModelError } from '../../errors';
-import type { CpuLoadSource } from '../cpu-session';
 import type { HostError, HostMessage, HostSessionOptions, ParentMessage, TensorData } from './protocol';
 
 export interface OnnxHostOptions extends Omit<HostSessionOptions, 'reportProgress'> {
@@ -79,7 +78,7 @@ export class OnnxHost {
   }
 
   /** Starts the process and loads the model in it; resolves once the session is ready. */
-  static start(modelPath: string, options: OnnxHostOptions): Promise<{ host: OnnxHost; source: CpuLoadSource }> {
+  static start(modelPath: string, options: OnnxHostOptions): Promise<OnnxHost> {
     const child = fork(hostScript(), [], {
       serialization: 'advanced',
       // stdout ignored: a CLI's --json output must not receive onnxruntime's prints.
@@ -98,7 +97,7 @@ export class OnnxHost {
             return;
           case 'loaded':
             done();
-            resolve({ host, source: message.source });
+            resolve(host);
             return;
           case 'load-failed':
             done();
@@ -124,23 +123,12 @@ export class OnnxHost {
       child.on('message', onMessage);
       child.once('exit', onExit);
       child.once('error', onSpawnError);
-      host.post({
-        type: 'load',
-        modelPath,
-        options: {
-          intraOpThreads: options.intraOpThreads, arena: options.arena, prepack: options.prepack,
-          cache: options.cache, cacheDir: options.cacheDir, reportProgress: options.onProgress !== undefined,
-        },
-      });
+      const { onProgress, onWarning, ...session } = options;
+      host.post({ type: 'load', modelPath, options: { ...session, reportProgress: onProgress !== undefined } });
     });
   }
 
   private onWarning: ((message: string) => void) | undefined;
-
-  /** The child's pid (for memory accounting), undefined once it has exited. */
-  get pid(): number | undefined {
-    return this.exited ? undefined : this.child.pid;
-  }
 
   /** True once the process has exited (crashed, killed, or released). */
   get exited(): boolean {

@@ -1,8 +1,5 @@
-// Messages between the CPU backend and its onnxruntime process (docs/design.md, "CPU backend:
-// onnxruntime in its own process"). Sent over the IPC channel with `serialization: 'advanced'`
+// Messages between the CPU backend and its onnxruntime process (docs/design.md, "Worker threads"). Sent over the IPC channel with `serialization: 'advanced'`
 // (structured clone), so typed arrays travel as typed arrays.
-import type { CpuLoadSource } from '../cpu-session';
-
 /** A tensor as plain data: onnxruntime's Tensor class exists only in the host process. */
 export interface TensorData {
   type: 'float32' | 'float16';
@@ -35,8 +32,7 @@ export interface HostError {
 export type HostMessage =
   | { type: 'progress'; phase: string; step: number; steps: number }
   | { type: 'warning'; message: string }
-  | { type: 'loaded'; source: CpuLoadSource }
+  | { type: 'loaded' }
   | { type: 'load-failed'; error: HostError }
   | { type: 'result'; id: number; outputs: Record<string, TensorData> }
-  | { type: 'run-failed'; id: number; error: HostError }
-  | { type: 'released' };
+  | { type: 'run-failed'; id: number; error: HostError };
