@@ -2,7 +2,6 @@
 // Large models go through the optimised-model cache: the first load optimises the graph once and
 // saves it (lib/cache/optimized-model-cache.ts); later loads read the saved graph with optimisation
 // off and its weights mmapped. Small models (the test fixtures) load directly, as before.
-import fs from 'node:fs';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { onnxruntime, onnxruntimeVersion } from './onnxruntime';
@@ -15,7 +14,7 @@ import {
   optimizedModelKey,
   type OptimizedLookup,
 } from '../cache/optimized-model-cache';
-import { externalDataFiles } from '../model/external-data';
+import { modelFileBytes } from '../model/external-data';
 import type { ModelInfo } from '../model/metadata';
 
 /** Models with at least this many bytes of graph + weights use the cache by default (and report load progress). */
@@ -45,10 +44,6 @@ export interface CpuSession {
   source: CpuLoadSource;
 }
 
-function modelBytes(modelPath: string): number {
-  return [modelPath, ...externalDataFiles(modelPath)].reduce((sum, file) => sum + fs.statSync(file).size, 0);
-}
-
 function baseOptions(options: CpuSessionOptions): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: ['cpu'],
@@ -70,7 +65,7 @@ async function phase<T>(options: CpuSessionOptions, report: boolean, name: strin
 
 export async function createCpuSession(model: Pick<ModelInfo, 'path'>, options: CpuSessionOptions): Promise<CpuSession> {
   const base = baseOptions(options);
-  const large = modelBytes(model.path) >= CPU_CACHE_MIN_BYTES;
+  const large = modelFileBytes(model.path) >= CPU_CACHE_MIN_BYTES;
   const direct = async (): Promise<CpuSession> => ({
     session: await phase(options, large, 'loading model', () =>
       onnxruntime().InferenceSession.create(model.path, { ...base, graphOptimizationLevel: OPTIMIZATION_LEVEL })),

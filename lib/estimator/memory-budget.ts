@@ -1,10 +1,9 @@
 // Host memory of a CPU-backend (onnxruntime) request, estimated from its network input before it
 // runs, against a budget: a legal processingResolution must not take the process down (the VAE's
 // and UNet's attention materialise (pixels / 64)^2 scores, so memory grows with pixels squared).
-import fs from 'node:fs';
 import os from 'node:os';
 import { InvalidArgumentError, ModelError } from '../errors';
-import { externalDataFiles } from '../model/external-data';
+import { modelFileBytes } from '../model/external-data';
 import { integer } from '../validate';
 
 /** Bytes = perPixel * pixels + attention * (pixels / 64)^2 per image (pixels: the network input). */
@@ -31,9 +30,7 @@ export const FULL_SIZE_WEIGHT_BYTES = 256 * 2 ** 20;
 /** The profile of a model by its weight bytes (the .onnx plus its external data). */
 export function memoryProfileFor(modelPath: string): MemoryProfile {
   try {
-    const files = [modelPath, ...externalDataFiles(modelPath)];
-    const bytes = files.reduce((sum, file) => sum + fs.statSync(file).size, 0);
-    return bytes >= FULL_SIZE_WEIGHT_BYTES ? MEMORY_PROFILES['full-size'] : MEMORY_PROFILES.small;
+    return modelFileBytes(modelPath) >= FULL_SIZE_WEIGHT_BYTES ? MEMORY_PROFILES['full-size'] : MEMORY_PROFILES.small;
   } catch {
     return MEMORY_PROFILES['full-size']; // unsure: the larger estimate
   }

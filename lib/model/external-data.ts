@@ -216,3 +216,8 @@ export function externalDataFiles(onnxPath: string): string[] {
     fs.closeSync(fd);
   }
 }
+
+/** Bytes of the model: the .onnx file plus every external data file it references. */
+export function modelFileBytes(onnxPath: string): number {
+  return [onnxPath, ...externalDataFiles(onnxPath)].reduce((sum, file) => sum + fs.statSync(file).size, 0);
+}
