@@ -22,6 +22,7 @@ const autocannon = require('autocannon');
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+const { childPids, procMemory } = require(path.join(ROOT, 'dist', 'bench', 'proc.js'));
 
 const { values: args } = parseArgs({
   options: {
@@ -203,15 +204,9 @@ async function overload(capacity) {
   return { held, estimateMs, limited, unlimited, pass };
 }
 
-/** RSS (kB in /proc/<pid>/status) of the server's children: the CPU backend's onnxruntime process (Linux; 0 elsewhere). */
+/** RSS of the server's children: the CPU backend's onnxruntime process (Linux; 0 elsewhere). */
 function childrenRss(pid) {
-  try {
-    return fs.readdirSync(`/proc/${pid}/task`)
-      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean))
-      .reduce((sum, child) => sum + Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child}/status`, 'utf8'))?.[1] ?? 0) * 1024, 0);
-  } catch {
-    return 0;
-  }
+  return childPids(pid).reduce((sum, child) => sum + (procMemory(child)?.rss ?? 0), 0);
 }
 
 /**

@@ -4,10 +4,11 @@
 //
 //   node scripts/measure-cpu-memory.js --model test/fixtures/tiny-depth-g.onnx --sizes 128,256,512,768,1024
 //
-// Each size runs in a fresh child process: load the model, reset the peak RSS (Linux:
-// /proc/self/clear_refs), run one estimate() on a raw image of exactly that size with
-// processingResolution 0 (the network input is the image), read the peak (VmHWM). The request's
-// memory is peak - RSS before the request. Prints one line per size, then the least-squares fit
+// Each size runs in a fresh child process: load the model, reset the peak RSS of that process and
+// of its onnxruntime process (Linux: /proc/<pid>/clear_refs), run one estimate() on a raw image of
+// exactly that size with processingResolution 0 (the network input is the image), read the peaks
+// (VmHWM). The request's memory is the sum of the peaks - the sum of the RSS before the request
+// (an upper bound: the two peaks need not coincide; the onnxruntime process's is most of it). Prints one line per size, then the least-squares fit
 // bytes = perPixel * P + attention * (P / 64)^2 (P = network pixels) and the ratio of the current
 // estimate (lib/estimator/memory-budget.ts, the model's profile) to each measurement. Needs
 // `npm run build:ts` first. Sizes run one after another: mind the machine's free memory.
@@ -18,10 +19,16 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 
-function vm(field) {
-  const status = fs.readFileSync('/proc/self/status', 'utf8');
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  return m ? Number(m[1]) * 1024 : NaN;
+/** This process and its children (the CPU backend's onnxruntime process). */
+function processes() {
+  const { childPids } = require(path.join(ROOT, 'dist', 'bench', 'proc.js'));
+  return ['self', ...childPids()];
+}
+
+/** The sum of one memory field (rss, hwm) over `pids`. */
+function total(pids, field) {
+  const { procMemory } = require(path.join(ROOT, 'dist', 'bench', 'proc.js'));
+  return pids.reduce((sum, pid) => sum + (procMemory(pid)?.[field] ?? NaN), 0);
 }
 
 async function child(model, width, height) {
@@ -31,12 +38,13 @@ async function child(model, width, height) {
   // Warm the allocator and onnxruntime's per-shape state at a tiny size first.
   await estimator.estimate({ data: data.subarray(0, 64 * 64 * 3), width: 64, height: 64, channels: 3 });
   global.gc?.();
-  const before = vm('VmRSS');
-  fs.writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the current RSS
+  const pids = processes();
+  const before = total(pids, 'rss');
+  for (const pid of pids) fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
   const start = performance.now();
   await estimator.estimate({ data, width, height, channels: 3 });
   const ms = performance.now() - start;
-  const peak = vm('VmHWM');
+  const peak = total(pids, 'hwm');
   await estimator.close();
   process.stdout.write(`${JSON.stringify({ width, height, before, peak, ms })}\n`);
 }

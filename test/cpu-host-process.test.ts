@@ -3,33 +3,16 @@
 // abort it when onnxruntime runs in-process: docs/design.md, "Worker threads"), and a killed
 // onnxruntime process costs the request in flight only. Real onnxruntime, real addon, tiny fixture.
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createEstimator, ModelError } from '../lib/index';
+import { onnxHostPids } from '../lib/bench/proc';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 const MODEL = path.join(__dirname, 'fixtures', 'tiny-depth-g.onnx');
 // 848x804 at native resolution: long enough (hundreds of ms) for the checks below.
 const IMAGE = path.join(__dirname, 'fixtures', 'images', 'scene-848x804.png');
 const linux = process.platform === 'linux';
-
-/** Pids of this process's children running the onnxruntime host script. */
-function hostPids(parent = process.pid): number[] {
-  return fs.readdirSync(`/proc/${parent}/task`).flatMap((tid) => {
-    try {
-      return fs.readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  }).filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main');
-    } catch {
-      return false;
-    }
-  });
-}
 
 const alive = (pid: number) => {
   try {
@@ -48,10 +31,9 @@ function runScript(body: string) {
   return { ...result, ms: Date.now() - started };
 }
 
+// The host pid, from a script run by runScript().
 const FIND_HOST = `
-  const hostPid = () => require('fs').readdirSync('/proc/' + process.pid + '/task')
-    .flatMap((t) => require('fs').readFileSync('/proc/' + process.pid + '/task/' + t + '/children', 'utf8').trim().split(/\\s+/).filter(Boolean))
-    .map(Number).find((p) => { try { return require('fs').readFileSync('/proc/' + p + '/cmdline', 'utf8').includes('host-main'); } catch { return false; } });
+  const hostPid = () => require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'bench', 'proc.js'))}).onnxHostPids()[0];
 `;
 
 describe.skipIf(!linux)('CPU backend: onnxruntime in its own process (Linux: /proc)', () => {
@@ -119,7 +101,7 @@ describe.skipIf(!linux)('CPU backend: onnxruntime in its own process (Linux: /pr
     const estimator = await createEstimator(MODEL, { backend: 'cpu', processingResolution: 0, onWarning: (m) => warnings.push(m) });
     try {
       const expected = await estimator.estimate(IMAGE, { seed: 3 });
-      const [pid] = hostPids();
+      const [pid] = onnxHostPids();
       expect(pid).toBeGreaterThan(0);
       const inFlight = estimator.estimate(IMAGE, { seed: 3 });
       setTimeout(() => process.kill(pid!, 'SIGKILL'), 30);
@@ -129,17 +111,17 @@ describe.skipIf(!linux)('CPU backend: onnxruntime in its own process (Linux: /pr
       const again = await estimator.estimate(IMAGE, { seed: 3 });
       expect(again.data).toEqual(expected.data);
       expect(warnings.some((w) => /restarting the CPU backend's onnxruntime process/.test(w))).toBe(true);
-      expect(hostPids()).not.toContain(pid);
+      expect(onnxHostPids()).not.toContain(pid);
     } finally {
       await estimator.close();
     }
-    expect(hostPids()).toEqual([]);
+    expect(onnxHostPids()).toEqual([]);
   });
 
   test('close() ends the onnxruntime process', async () => {
-    const before = hostPids();
+    const before = onnxHostPids();
     const estimator = await createEstimator(MODEL, { backend: 'cpu' });
-    const [pid] = hostPids().filter((p) => !before.includes(p));
+    const [pid] = onnxHostPids().filter((p) => !before.includes(p));
     expect(alive(pid!)).toBe(true);
     await estimator.close();
     expect(alive(pid!)).toBe(false);

@@ -2,6 +2,7 @@
 // load the model on the CPU backend, optionally run requests at one resolution, print one JSON line.
 //   node dist/bench/cpu-load-child.js '<json ChildRequest>'
 import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { createEstimator } from '../estimator/estimator';
@@ -42,29 +43,19 @@ export interface ChildResult {
 }
 
 // Samples this process and its children (the CPU backend's onnxruntime process) every 20 ms from a
-// worker thread. Children are found through /proc/self/task/<tid>/children.
+// worker thread, with proc.ts (its compiled path is the worker's data).
 const SAMPLER = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
+const { parentPort, workerData } = require('node:worker_threads');
+const { childPids, procMemory } = require(workerData);
 const peaks = { anon: 0, file: 0, childHwm: 0 };
-const fields = (file) => {
-  try {
-    const status = fs.readFileSync(file, 'utf8');
-    const kib = (key) => Number((status.split(String.fromCharCode(10)).find((l) => l.startsWith(key + ':')) || '').replace(/[^0-9]/g, '')) * 1024;
-    return { anon: kib('RssAnon'), file: kib('RssFile'), hwm: kib('VmHWM') };
-  } catch { return undefined; } // a child that has just exited
-};
-const children = () => fs.readdirSync('/proc/self/task').flatMap((tid) => {
-  try { return fs.readFileSync('/proc/self/task/' + tid + '/children', 'utf8').trim().split(/\\s+/).filter(Boolean); } catch { return []; }
-});
 const read = () => {
+  const children = childPids().map(procMemory).filter(Boolean); // undefined: a child that has just exited
   let anon = 0, file = 0;
-  for (const status of [fields('/proc/self/status'), ...children().map((pid) => fields('/proc/' + pid + '/status'))]) {
-    if (!status) continue;
-    anon += status.anon;
-    file += status.file;
+  for (const m of [procMemory('self'), ...children]) {
+    anon += m.anon;
+    file += m.file;
   }
-  for (const pid of children()) peaks.childHwm = Math.max(peaks.childHwm, (fields('/proc/' + pid + '/status') || { hwm: 0 }).hwm);
+  for (const m of children) peaks.childHwm = Math.max(peaks.childHwm, m.hwm);
   peaks.anon = Math.max(peaks.anon, anon);
   peaks.file = Math.max(peaks.file, file);
 };
@@ -82,7 +73,7 @@ interface SampledPeaks {
 /** Peaks of RssAnon / RssFile of this process and its children (Linux; undefined elsewhere). */
 function startRssSampler(): () => Promise<SampledPeaks | undefined> {
   if (!fs.existsSync('/proc/self/status')) return async () => undefined;
-  const worker = new Worker(SAMPLER, { eval: true });
+  const worker = new Worker(SAMPLER, { eval: true, workerData: path.join(__dirname, 'proc.js') });
   return () => new Promise((resolve) => {
     worker.once('message', (peaks: SampledPeaks) => {
       void worker.terminate();
@@ -93,9 +84,7 @@ function startRssSampler(): () => Promise<SampledPeaks | undefined> {
 }
 
 async function main(request: ChildRequest): Promise<ChildResult> {
-  const stopSampler = startRssSampler();
-  const result = await measure(request, async () => (await stopSampler()));
-  return result;
+  return measure(request, startRssSampler());
 }
 
 async function measure(request: ChildRequest, stopSampler: () => Promise<SampledPeaks | undefined>): Promise<ChildResult> {
