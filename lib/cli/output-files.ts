@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { outputDir, stem } from './inputs';
 import { OUTPUT_SUFFIXES } from './output-names';
-
-export type Task = 'depth' | 'normal';
+import type { Task } from '../model/metadata';
+import type { OutputFormat } from '../io/output-formats';
 
 /** A CLI failure about output files, reported as `lotus: <code>: <message>` with exit code 1. */
 export class OutputFileError extends Error {
@@ -19,12 +19,12 @@ export class OutputFileError extends Error {
 }
 
 export interface PlannedOutput {
-  format: string;
+  format: OutputFormat;
   target: string;
 }
 
 /** Output paths of one input, in format order. */
-export function outputsOf(task: Task, input: string, formats: readonly string[], out: string | undefined): PlannedOutput[] {
+export function outputsOf(task: Task, input: string, formats: readonly OutputFormat[], out: string | undefined): PlannedOutput[] {
   const dir = outputDir(input, out);
   return formats.map((format) => ({ format, target: path.join(dir, stem(input) + OUTPUT_SUFFIXES[`${task}:${format}`]) }));
 }

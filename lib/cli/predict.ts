@@ -6,20 +6,17 @@ import { InvalidArgumentError, ModelError, LotusError } from '../errors';
 import { decodeNpy } from '../io/npy';
 import { createEstimator, type LotusEstimator } from '../estimator/estimator';
 import { MAX_IMAGE_SIDE, MAX_SEED } from '../estimator/options';
-import { readModelInfo } from '../model/metadata';
-import type { DepthResult, NormalResult } from '../estimator/results';
+import { readModelInfo, type Task } from '../model/metadata';
 import {
   choiceListOption, choiceOption, flag, intOption, parse, requireString, stringOption, UsageError,
 } from './args';
 import { BACKENDS, MODEL_OPTIONS, printJson, warningLine } from './common';
 import { expandInputs, findCollision } from './inputs';
 import { Interrupt } from './interrupt';
-import { checkOutputs, OutputFileError, outputsOf, OutputWriter, withoutCode, type PlannedOutput, type Task } from './output-files';
+import { checkOutputs, OutputFileError, outputsOf, OutputWriter, withoutCode, type PlannedOutput } from './output-files';
 import { LoadProgress } from './load-progress';
 import { ProgressBar } from './progress';
-
-const FORMATS = { depth: ['npy', 'png16', 'color'], normal: ['npy', 'png'] } as const;
-const DEFAULT_FORMATS = { depth: ['npy', 'color'], normal: ['npy', 'png'] } as const;
+import { DEFAULT_FORMATS, encodeResult, FORMATS } from '../io/output-formats';
 
 /** Images in flight: one decodes while the previous one runs, so the GPU is not left idle. */
 const IN_FLIGHT = 2;
@@ -31,17 +28,6 @@ interface Written {
   files?: Record<string, string>;
   timings?: Record<string, number>;
   error?: { code: string; message: string };
-}
-
-async function encode(task: Task, result: DepthResult | NormalResult, format: string): Promise<Buffer> {
-  if (task === 'depth') {
-    const r = result as DepthResult;
-    if (format === 'npy') return r.toNpy();
-    if (format === 'png16') return r.to16BitPng();
-    return r.toColorizedPng();
-  }
-  const r = result as NormalResult;
-  return format === 'npy' ? r.toNpy() : r.toPng();
 }
 
 interface Request {
@@ -180,7 +166,7 @@ async function runImages(request: Request, progress: ProgressBar, interrupt: Int
           entry.height = result.height;
           const outputs: Record<string, string> = {};
           for (const { format, target } of plan.get(file)!) {
-            const data = await encode(task, result, format);
+            const data = await encodeResult(result, format);
             try {
               await writer.write(target, data);
             } catch (err) {

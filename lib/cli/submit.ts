@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { jobKey, writeFileAtomic } from '../queue/atomic-write';
 import type { JobFailureCode } from '../queue/errors';
-import { DEFAULT_FORMATS, FORMATS, type OutputFormat, type QueueTask } from '../queue/formats';
+import { DEFAULT_FORMATS, FORMATS, type OutputFormat } from '../io/output-formats';
+import type { Task } from '../model/metadata';
 import { openQueueProducer } from '../queue/index';
 import type { JobOutcome } from '../queue/producer';
 import { returnedOutput, type JobRequest } from '../queue/request';
@@ -44,7 +45,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const redis = requireString(COMMAND, values, 'redis');
   const queue = requireString(COMMAND, values, 'queue');
   if (positionals.length === 0) throw new UsageError('no input images or folders given', COMMAND);
-  const task: QueueTask = choiceOption(COMMAND, values, 'task', ['depth', 'normal'] as const) ?? 'depth';
+  const task: Task = choiceOption(COMMAND, values, 'task', ['depth', 'normal'] as const) ?? 'depth';
   const formats: OutputFormat[] = choiceListOption(COMMAND, values, 'format', FORMATS[task]) ?? [...DEFAULT_FORMATS[task]];
   if (flag(values, 'wait') && flag(values, 'no-wait')) throw new UsageError('--wait and --no-wait contradict each other', COMMAND);
   const wait = !flag(values, 'no-wait');

@@ -31,5 +31,6 @@ export { JOB_FORMAT_VERSION, INPUT_URL_SCHEMES, validateJobData } from './job';
 export type { JobEstimateOptions, JobInput, JobOutput, LotusJobData, LotusJobResult } from './job';
 export { JobError, parseFailedReason } from './errors';
 export type { JobFailure, JobFailureCode } from './errors';
-export { DEFAULT_FORMATS, FORMATS } from './formats';
-export type { OutputFormat, QueueTask } from './formats';
+export { DEFAULT_FORMATS, FORMATS } from '../io/output-formats';
+export type { OutputFormat } from '../io/output-formats';
+export type { Task as QueueTask } from '../model/metadata';

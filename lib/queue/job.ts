@@ -8,7 +8,8 @@ import {
   describeValue, invalid, isPlainObject, nonEmptyString, optionalInteger, optionalOneOf, optionsObject,
 } from '../validate';
 import { JobError } from './errors';
-import { FORMATS, type OutputFormat, type QueueTask } from './formats';
+import { FORMATS, type OutputFormat } from '../io/output-formats';
+import type { Task } from '../model/metadata';
 
 export const JOB_FORMAT_VERSION = 1;
 
@@ -37,7 +38,7 @@ export interface JobEstimateOptions {
 /** The data of one BullMQ job (JSON). */
 export interface LotusJobData {
   version: typeof JOB_FORMAT_VERSION;
-  task: QueueTask;
+  task: Task;
   input: JobInput;
   outputs: JobOutput[];
   options?: JobEstimateOptions;
@@ -47,7 +48,7 @@ export interface LotusJobData {
 
 /** The job's return value (stored by BullMQ with the completed job). */
 export interface LotusJobResult {
-  task: QueueTask;
+  task: Task;
   width: number;
   height: number;
   /** format -> path written. */
@@ -112,7 +113,7 @@ function parseInput(value: unknown): JobInput {
   return { url: inputUrl(o.url, 'job.input.url') };
 }
 
-function parseOutputs(value: unknown, task: QueueTask): JobOutput[] {
+function parseOutputs(value: unknown, task: Task): JobOutput[] {
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_OUTPUTS) {
     throw invalid('job.outputs', `an array of 1 to ${MAX_OUTPUTS} outputs`, value);
   }

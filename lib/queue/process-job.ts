@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { LotusEstimator } from '../estimator/estimator';
 import { jobKey, removeEarlierTemps, writeFileAtomic } from './atomic-write';
 import { JobError, toJobError } from './errors';
-import { encodeResult, type OutputFormat } from './formats';
+import { encodeResult, type OutputFormat } from '../io/output-formats';
 import { isInside, loadInput, type InputLimits } from './input';
 import { parseJobData, type LotusJobResult } from './job';
 

@@ -4,7 +4,8 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { invalid, optionsObject } from '../validate';
-import type { OutputFormat, QueueTask } from './formats';
+import type { OutputFormat } from '../io/output-formats';
+import type { Task } from '../model/metadata';
 import {
   validateJobData, type JobEstimateOptions, type JobOutput, type LotusJobData, type LotusJobResult,
 } from './job';
@@ -13,7 +14,7 @@ const MiB = 1024 * 1024;
 const REQUEST_KEYS = ['task', 'input', 'outputs', 'options', 'name'] as const;
 
 export interface JobRequest {
-  task: QueueTask;
+  task: Task;
   /** Encoded image bytes (sent in the job), a path (made absolute here) or a file:/http:/https: URL. */
   input: string | Uint8Array;
   /** Outputs; relative paths are made absolute here; without a path the output is returned. */

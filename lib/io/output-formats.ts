@@ -1,18 +1,18 @@
-// Output formats a job can ask for, per task, and the encoding of a result into each (the public
-// result methods, as `lotus depth|normal` writes them).
+// Output files per task, and the encoding of a result into each (the public result methods): what
+// `lotus depth|normal` writes and a queue job can ask for.
 import type { DepthResult, NormalResult } from '../estimator/results';
+import type { Task } from '../model/metadata';
 
-export type QueueTask = 'depth' | 'normal';
 export type DepthFormat = 'npy' | 'png16' | 'color';
 export type NormalFormat = 'npy' | 'png';
 export type OutputFormat = DepthFormat | NormalFormat;
 
-export const FORMATS: { readonly [T in QueueTask]: readonly OutputFormat[] } = {
+export const FORMATS: { readonly [T in Task]: readonly OutputFormat[] } = {
   depth: ['npy', 'png16', 'color'],
   normal: ['npy', 'png'],
 };
 
-export const DEFAULT_FORMATS: { readonly [T in QueueTask]: readonly OutputFormat[] } = {
+export const DEFAULT_FORMATS: { readonly [T in Task]: readonly OutputFormat[] } = {
   depth: ['npy', 'color'],
   normal: ['npy', 'png'],
 };
@@ -26,6 +26,6 @@ export async function encodeResult(result: DepthResult | NormalResult, format: O
     if (format === 'npy') return result.toNpy();
     if (format === 'png') return result.toPng();
   }
-  // The job's formats are checked against the task before inference; this is a bug guard.
+  // Formats are checked against the task before inference; this is a bug guard.
   throw new Error(`format ${format} does not apply to ${result.task} results`);
 }
