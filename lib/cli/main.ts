@@ -7,6 +7,7 @@ import { benchCommand } from './bench';
 import { buildCommand } from './build';
 import { exportCommand } from './export';
 import { infoCommand } from './info';
+import { withoutCode } from './output-files';
 import { depthCommand, normalCommand } from './predict';
 import { queueStatsCommand } from './queue-stats';
 import { submitCommand } from './submit';
@@ -52,8 +53,7 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
   if (e && typeof e.code === 'string' && typeof e.message === 'string') {
     // Node system errors (EACCES writing an output, ...): code and message are enough (Node's
     // messages start with the code already: "EACCES: permission denied, ...").
-    const message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
-    stderr.write(`lotus: ${e.code}: ${message}\n`);
+    stderr.write(`lotus: ${e.code}: ${withoutCode(e.message, e.code)}\n`);
     return 1;
   }
   const message = err instanceof Error ? err.message : String(err);

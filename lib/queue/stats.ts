@@ -2,7 +2,7 @@
 // (measured over a short sampling window, and per minute from BullMQ's metrics, which lotus
 // workers record) and failures by reason (from the newest failed jobs' stored reasons).
 import { Queue } from 'bullmq';
-import { invalid, optionalInteger, optionsObject } from '../validate';
+import { optionalInteger, optionsObject } from '../validate';
 import { checkQueueName, checkRedisUrl, connectWithin, probeRedis, redisConnection, within } from './connection';
 import { parseFailedReason, type JobFailureCode } from './errors';
 import { JOB_STATES } from './metrics';
@@ -69,10 +69,7 @@ export async function readQueueStats(options: QueueStatsOptions): Promise<QueueS
   checkQueueName(o.queue, 'options.queue');
   const sampleMs = optionalInteger(o.sampleMs, 'options.sampleMs', { min: 0, max: 600_000 }) ?? 2000;
   const scan = optionalInteger(o.scanFailed, 'options.scanFailed', { min: 0, max: 1_000_000 }) ?? 1000;
-  if (o.connectTimeoutMs !== undefined && (!Number.isSafeInteger(o.connectTimeoutMs) || o.connectTimeoutMs < 1)) {
-    throw invalid('options.connectTimeoutMs', 'a positive integer', o.connectTimeoutMs);
-  }
-  const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
+  const connectTimeoutMs = optionalInteger(o.connectTimeoutMs, 'options.connectTimeoutMs', { min: 1 }) ?? 10_000;
   await probeRedis(o.redis, connectTimeoutMs);
   const queue = new Queue(o.queue, { connection: redisConnection(o.redis) });
   queue.on('error', () => undefined);
