@@ -14,7 +14,8 @@ import {
   type EngineEnvironment,
   hashOnnx,
 } from '../lib/cache/engine-cache';
-import { acquireLock, writeFileAtomic } from '../lib/cache/file-lock';
+import { acquireLock } from '../lib/cache/file-lock';
+import { writeFileAtomic } from '../lib/io/atomic-file';
 import type { DeviceInfo, DeviceProperties, TensorRTInfo } from '../lib/addon/info';
 import { environmentFor } from '../lib/backends/tensorrt';
 import { externalDataFiles } from '../lib/model/external-data';

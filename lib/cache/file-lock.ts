@@ -1,4 +1,4 @@
-// Cross-process lock files and atomic writes for the engine cache.
+// Cross-process lock files for the engine cache (atomic writes: lib/io/atomic-file.ts).
 // A lock is a file created with O_EXCL holding {pid, host}; its holder touches it every few
 // seconds, so a lock whose holder died (same host: pid gone; any host: not touched for staleMs) is
 // broken by the next waiter. Engine builds take minutes, hence the heartbeat instead of a timeout.
@@ -114,26 +114,4 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
       if (current?.content?.token === token) await fs.promises.rm(lockPath, { force: true });
     },
   };
-}
-
-/** Writes `data` to `target` via a temporary file in the same directory, fsync and rename. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
-  await fs.promises.mkdir(path.dirname(target), { recursive: true });
-  const temp = `${target}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
-  const handle = await fs.promises.open(temp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await fs.promises.rm(temp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await fs.promises.rename(temp, target);
-  } catch (error) {
-    await fs.promises.rm(temp, { force: true });
-    throw error;
-  }
 }

@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { canonicalJson, defaultCacheDir, type OnnxDigest } from './engine-cache';
-import { acquireLock, type LockOptions, writeFileAtomic } from './file-lock';
+import { acquireLock, type LockOptions } from './file-lock';
+import { writeFileAtomic } from '../io/atomic-file';
 
 /** Bump when the layout or the key's recipe changes: old entries then simply miss. */
 export const OPTIMIZED_CACHE_FORMAT_VERSION = 1;

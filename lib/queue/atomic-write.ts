@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic as writeAtomically } from '../io/atomic-file';
 
 export const TEMP_SUFFIX = '.lotus-tmp';
 
@@ -29,25 +30,7 @@ export async function removeEarlierTemps(target: string, key: string, attempt: n
   }
 }
 
-/** Writes `data` to `target` atomically; creates the target's folder when missing. */
-export async function writeFileAtomic(target: string, data: Uint8Array, key: string, attempt: number): Promise<void> {
-  await fs.promises.mkdir(path.dirname(target), { recursive: true });
-  const temp = tempPath(target, key, attempt);
-  const handle = await fs.promises.open(temp, 'w');
-  try {
-    await handle.writeFile(data);
-    // Without it a crash after the rename could leave the target empty on some filesystems.
-    await handle.sync();
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.promises.rm(temp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await fs.promises.rename(temp, target);
-  } catch (error) {
-    await fs.promises.rm(temp, { force: true });
-    throw error;
-  }
+/** Writes `data` to `target` atomically through this attempt's temp name; creates the target's folder when missing. */
+export function writeFileAtomic(target: string, data: Uint8Array, key: string, attempt: number): Promise<void> {
+  return writeAtomically(target, data, tempPath(target, key, attempt));
 }
