@@ -90,7 +90,12 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
 }
 
-function sha256(text: string): string {
+/** The memo of ONNX digests in a cache folder, shared by the engine cache and the CPU cache. */
+export function onnxHashMemoDir(cacheDir: string): string {
+  return path.join(cacheDir, 'onnx-hash');
+}
+
+export function sha256(text: string): string {
   return crypto.createHash('sha256').update(text).digest('hex');
 }
 
@@ -290,7 +295,7 @@ export class EngineCache {
   }
 
   get memoDir(): string {
-    return path.join(this.dir, 'onnx-hash');
+    return onnxHashMemoDir(this.dir);
   }
 
   /** One timing cache per GPU model and TensorRT version: entries are only reusable there. */

@@ -9,11 +9,10 @@
 // <cacheDir>/cpu/<key>.json              sidecar: the key's facts and the files' sizes; written last
 // <cacheDir>/cpu/<key>.lock              held while an entry is committed or removed
 // <cacheDir>/cpu/staging-*/              an entry being written (renamed into place when complete)
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { canonicalJson, defaultCacheDir, type OnnxDigest } from './engine-cache';
+import { canonicalJson, defaultCacheDir, onnxHashMemoDir, sha256, type OnnxDigest } from './engine-cache';
 import { acquireLock, type LockOptions } from './file-lock';
 import { writeFileAtomic } from '../io/atomic-file';
 
@@ -44,10 +43,6 @@ export interface OptimizedModelSidecar {
   /** Name and size of every file of the entry. */
   files: { name: string; size: number }[];
   createdAt: string;
-}
-
-function sha256(text: string): string {
-  return crypto.createHash('sha256').update(text).digest('hex');
 }
 
 /** The CPU's feature flags (Linux: /proc/cpuinfo), digested; the model name elsewhere. */
@@ -102,7 +97,7 @@ export class OptimizedModelCache {
 
   /** Where the ONNX digest memo lives: shared with the engine cache. */
   get memoDir(): string {
-    return path.join(path.dirname(this.dir), 'onnx-hash');
+    return onnxHashMemoDir(path.dirname(this.dir));
   }
 
   entryDir(key: string): string {

@@ -33,10 +33,6 @@ export function noiseShape(resizedWidth: number, resizedHeight: number, sizeMult
   return [1, 4, Math.floor(resizedHeight / sizeMultiple), Math.floor(resizedWidth / sizeMultiple)];
 }
 
-export function noiseLength(resizedWidth: number, resizedHeight: number, sizeMultiple: number): number {
-  return noiseShape(resizedWidth, resizedHeight, sizeMultiple).reduce((a, b) => a * b, 1);
-}
-
 /**
  * The network input size of one request, after checking what the backends cannot: that the resized
  * image holds at least one latent (sizeMultiple pixels a side), and that explicit noise has the
@@ -62,7 +58,7 @@ export function planRequest(
   }
   if (model.mode === 'generation' && request.noise) {
     const shape = noiseShape(size.resizedWidth, size.resizedHeight, model.sizeMultiple);
-    const count = noiseLength(size.resizedWidth, size.resizedHeight, model.sizeMultiple);
+    const count = shape.reduce((a, b) => a * b, 1);
     if (request.noise.length !== count) {
       throw new InvalidArgumentError(
         'options.noise',
