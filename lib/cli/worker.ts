@@ -105,7 +105,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     estimatorOptions: {
       backend,
       ...(processingResolution !== undefined ? { processingResolution } : {}),
-      ...(cpuThreads !== undefined ? { cpu: { intraOpThreads: cpuThreads } } : {}),
+      cpu: { ...(cpuThreads !== undefined ? { intraOpThreads: cpuThreads } : {}), ...(cacheDir !== undefined ? { cacheDir } : {}) },
       ...(device !== undefined ? { device } : {}),
       ...(cacheDir !== undefined ? { tensorrt: { cacheDir } } : {}),
       onWarning: (message) => process.stderr.write(`${warningLine(message)}\n`),
