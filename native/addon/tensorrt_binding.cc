@@ -154,7 +154,7 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
     ActiveBuilds::add(env, cancel_);
   }
 
-  ~BuildWorker() override { ActiveBuilds::remove(env_, cancel_); }
+  ~BuildWorker() override { ActiveBuilds::remove(Env(), cancel_); }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -232,7 +232,6 @@ class BuildWorker final : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
     message_ = message;
   }
 
-  napi_env env_ = Env();
   Napi::Promise::Deferred deferred_;
   TensorRTBuildOptions options_;
   std::shared_ptr<std::atomic<bool>> cancel_;

@@ -21,10 +21,6 @@ std::string formatUuid(const CUuuid& uuid) {
   return text;
 }
 
-std::string cudaText(int version) {
-  return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
-}
-
 // Everything comes from attributes of the device handle: none of these calls creates a context.
 bool describeDevice(const CudaDriver& driver, int index, DeviceProperties& device) {
   CUdevice handle = 0;
@@ -89,29 +85,25 @@ DeviceInfo queryDeviceInfo() {
   } else if (info.driverVersion < driverRequirement(info.runtimeVersion).cudaVersion) {
     // What the runtime would say at its first call (cudaErrorInsufficientDriver), said here.
     info.reason = "CUDA driver version is insufficient for CUDA runtime version (driver CUDA " +
-                  cudaText(info.driverVersion) + ", runtime " + cudaText(info.runtimeVersion) + ")";
+                  cudaVersionNumber(info.driverVersion) + ", runtime " + cudaVersionNumber(info.runtimeVersion) + ")";
   }
   return info;
 }
 
-void requireUsableDevice(int device) {
+DeviceProperties requireUsableDevice(int device) {
   DeviceInfo info = queryDeviceInfo();
   if (!info.usable()) throw Error(ErrorCode::BackendUnavailable, "no usable CUDA device: " + info.reason);
   if (device < 0 || device >= static_cast<int>(info.devices.size())) {
     throw ArgumentError("device", "a CUDA device index in [0, " + std::to_string(info.devices.size()) + "), got " +
                                       std::to_string(device));
   }
+  return info.devices[device];
 }
 
 DeviceMemory queryDeviceMemory(int device, bool allowContext) {
-  DeviceInfo info = queryDeviceInfo();
-  if (!info.usable()) throw Error(ErrorCode::BackendUnavailable, "no usable CUDA device: " + info.reason);
-  if (device < 0 || device >= static_cast<int>(info.devices.size())) {
-    throw ArgumentError("device", "a CUDA device index in [0, " + std::to_string(info.devices.size()) + "), got " +
-                                      std::to_string(device));
-  }
+  const DeviceProperties properties = requireUsableDevice(device);
   DeviceMemory memory;
-  const NvmlMemory nvml = nvmlMemoryByUuid(info.devices[device].uuid);
+  const NvmlMemory nvml = nvmlMemoryByUuid(properties.uuid);
   if (nvml.ok) {
     memory.known = true;
     memory.free = nvml.free;

@@ -28,8 +28,8 @@ struct DeviceInfo {
 
 DeviceInfo queryDeviceInfo();
 
-// Throws ERR_LOTUS_BACKEND_UNAVAILABLE with the reason when `device` cannot be used.
-void requireUsableDevice(int device);
+// Throws ERR_LOTUS_BACKEND_UNAVAILABLE with the reason when `device` cannot be used; else its properties.
+DeviceProperties requireUsableDevice(int device);
 
 struct DeviceMemory {
   bool known = false;

@@ -41,8 +41,10 @@ DriverRequirement driverRequirement(int runtimeVersion) {
   return requirement;
 }
 
-std::string cudaVersionText(int version) {
-  return "CUDA " + std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
+std::string cudaVersionNumber(int version) {
+  return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
 }
+
+std::string cudaVersionText(int version) { return "CUDA " + cudaVersionNumber(version); }
 
 }  // namespace lotus

@@ -17,6 +17,8 @@ struct DriverRequirement {
 // compatibility lets any 13.x runtime run on a 13.0 driver. Empty release for an unknown major.
 DriverRequirement driverRequirement(int runtimeVersion);
 
+// "13.0" for 13000.
+std::string cudaVersionNumber(int version);
 // "CUDA 13.0" for 13000.
 std::string cudaVersionText(int version);
 

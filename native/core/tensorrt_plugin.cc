@@ -42,13 +42,19 @@ std::string baseName(const std::string& path) {
 // worker threads) come here. Warnings on a thread with a TensorRTWarnings scope go to it (and from
 // there to onWarning); the rest is printed to stderr as TensorRT's sample logger does: errors by
 // default, LOTUS_TENSORRT_LOG=warning|info|verbose for more.
-int32_t stderrLogLevel() {
+int32_t readStderrLogLevel() {
   const char* level = std::getenv("LOTUS_TENSORRT_LOG");
   if (!level) return 1;
   if (std::strcmp(level, "warning") == 0) return 2;
   if (std::strcmp(level, "info") == 0) return 3;
   if (std::strcmp(level, "verbose") == 0) return 4;
   return 1;
+}
+
+// Read once: the level the plugin is loaded with is the level its messages are filtered by.
+int32_t stderrLogLevel() {
+  static const int32_t level = readStderrLogLevel();
+  return level;
 }
 
 constexpr int32_t kWarning = 2;  // ILogger::Severity::kWARNING

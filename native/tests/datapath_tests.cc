@@ -34,6 +34,7 @@
 #include "core/gpu_pipeline.h"
 #include "core/host_pipeline.h"
 #include "tests/datapath_timing.h"
+#include "tests/memory_probe.h"
 #include "tests/pipeline_reference.h"
 #include "tests/test_engine.h"
 #include "tests/test_report.h"
@@ -158,21 +159,6 @@ void expectError(const std::string& group, const std::string& name, ErrorCode co
   } catch (const std::exception& e) {
     report.expect(group, name, false, std::string("not a lotus::Error: ") + e.what());
   }
-}
-
-size_t gpuUsedBytes() {
-  size_t free = 0, total = 0;
-  LOTUS_CUDA_CHECK(cudaMemGetInfo(&free, &total));
-  return total - free;
-}
-
-size_t residentBytes() {
-  FILE* file = std::fopen("/proc/self/statm", "r");
-  if (!file) return 0;
-  unsigned long pages = 0, resident = 0;
-  if (std::fscanf(file, "%lu %lu", &pages, &resident) != 2) resident = 0;
-  std::fclose(file);
-  return static_cast<size_t>(resident) * 4096;
 }
 
 std::string mib(double bytes) {

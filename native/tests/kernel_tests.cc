@@ -21,12 +21,15 @@
 #include "core/host_pipeline.h"
 #include "core/memory_pool.h"
 #include "core/pixel_kernels.h"
+#include "tests/memory_probe.h"
 #include "tests/test_report.h"
 
 namespace lotus {
 namespace {
 
 testing::Report report;
+using testing::gpuUsedBytes;
+using testing::residentBytes;
 const char* const kGroup = "kernelParity";
 
 void compareFloats(const std::string& name, const std::vector<float>& expected, const std::vector<float>& actual,
@@ -218,21 +221,6 @@ void runParity() {
 }
 
 // ---- stress and timing ----
-
-size_t residentBytes() {
-  FILE* file = std::fopen("/proc/self/statm", "r");
-  if (!file) return 0;
-  unsigned long pages = 0, resident = 0;
-  if (std::fscanf(file, "%lu %lu", &pages, &resident) != 2) resident = 0;
-  std::fclose(file);
-  return static_cast<size_t>(resident) * 4096;
-}
-
-size_t gpuUsedBytes() {
-  size_t free = 0, total = 0;
-  LOTUS_CUDA_CHECK(cudaMemGetInfo(&free, &total));
-  return total - free;
-}
 
 void runStress(int rounds) {
   auto devicePool = MemoryPool::create(MemoryKind::Device, 0, size_t{512} << 20);
