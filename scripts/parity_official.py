@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """The CPU backend against the official Lotus pipeline, on one photo-sized input.
 
-    PYTHONPATH=<diffusers>/src:/tmp python scripts/parity_official.py \\
+    LOTUS_REPO=<Lotus checkout> PYTHONPATH=<diffusers>/src python scripts/parity_official.py \\
         --model /tmp/lotus-full/fp32/lotus-depth-g-random.onnx --checkpoint /tmp/lotus-full/lotus-depth-g-random \\
-        [--lotus-src /tmp/src/EnVision-Research+Lotus] [--image photo.png] [--processing-resolution 768]
+        [--lotus-repo <Lotus checkout>] [--image photo.png] [--processing-resolution 768]
 
 lotus-trt side: `createEstimator(model, { backend: 'cpu' }).estimate(image, { noise })` through the
 package's public API (dist/, so `npm run build:ts` first), in a Node child process.
 PyTorch side: the official `LotusGPipeline` (pipeline.py of EnVision-Research/Lotus, imported from
---lotus-src or $LOTUS_SRC, never copied) called as infer.py calls it (rgb in [-1, 1], task switcher,
+--lotus-repo or $LOTUS_REPO, never copied) called as infer.py calls it (rgb in [-1, 1], task switcher,
 prompt '', one step at t=999, output_type 'np', nearest resize back, depth = channel mean), in FP32
 on the CPU without autocast, with two deliberate differences: the VAE latent is the posterior mean
 (the package is deterministic; pipeline.py samples) and the noise is the `latents` argument, the same
@@ -72,15 +72,15 @@ def photo_like(path, width=768, height=576, seed=0):
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB").save(path)
 
 
-def official_depth(checkpoint, lotus_src, image_path, noise, processing_res):
+def official_depth(checkpoint, lotus_repo, image_path, noise, processing_res):
     import torch
 
-    if lotus_src not in sys.path:
-        sys.path.insert(0, lotus_src)
-    try:
-        import tvshim  # noqa: F401 - this machine's torchvision wheel needs it (PYTHONPATH=/tmp)
-    except ImportError:
-        pass
+    if lotus_repo not in sys.path:
+        sys.path.insert(0, lotus_repo)
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from lotus_export.official import import_torchvision
+
+    import_torchvision()  # before diffusers and transformers import it (official.py, 4)
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
     from PIL import Image
@@ -123,15 +123,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="FP32 ONNX export of --checkpoint")
     ap.add_argument("--checkpoint", required=True, help="the diffusers checkpoint folder it was exported from")
-    ap.add_argument("--lotus-src", default=os.environ.get("LOTUS_SRC", "/tmp/src/EnVision-Research+Lotus"))
+    ap.add_argument("--lotus-repo", default=os.environ.get("LOTUS_REPO"),
+                    help="checkout of EnVision-Research/Lotus (default: $LOTUS_REPO)")
     ap.add_argument("--image", help="input image (default: a 768x576 test image made here)")
     ap.add_argument("--processing-resolution", type=int, default=768)
     ap.add_argument("--seed", type=int, default=0, help="seed of the torch.randn noise")
     ap.add_argument("--tolerance", type=float, default=1e-3)
     ap.add_argument("--node", default="node")
     a = ap.parse_args(argv)
-    if not os.path.exists(os.path.join(a.lotus_src, "pipeline.py")):
-        raise SystemExit(f"--lotus-src {a.lotus_src}: no pipeline.py (a checkout of EnVision-Research/Lotus)")
+    if not a.lotus_repo or not os.path.exists(os.path.join(a.lotus_repo, "pipeline.py")):
+        raise SystemExit(f"--lotus-repo {a.lotus_repo}: no pipeline.py (a checkout of EnVision-Research/Lotus; or set LOTUS_REPO)")
     dist = os.path.join(ROOT, "dist", "index.js")
     if not os.path.exists(dist):
         raise SystemExit(f"{dist} missing: run `npm run build:ts` first")
@@ -158,7 +159,7 @@ def main(argv=None):
             raise SystemExit(f"lotus-trt side failed:\n{proc.stderr[-3000:]}")
         info = json.loads(proc.stdout.strip().splitlines()[-1])
         ours = np.fromfile(ours_path, np.float32).reshape(info["height"], info["width"])
-        ref, ref_s = official_depth(a.checkpoint, a.lotus_src, image, noise, a.processing_resolution)
+        ref, ref_s = official_depth(a.checkpoint, a.lotus_repo, image, noise, a.processing_resolution)
     err = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
     ok = err.max() <= a.tolerance
     print(f"input {os.path.basename(image)} {width}x{height}, processing resolution {a.processing_resolution} "
