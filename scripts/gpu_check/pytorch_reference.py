@@ -34,18 +34,6 @@ def log(message):
     print(f"[pytorch] {message}", file=sys.stderr, flush=True)
 
 
-def percentile(values, q):
-    s = sorted(values)
-    rank = q / 100 * (len(s) - 1)
-    lo, hi = int(rank // 1), int(-(-rank // 1))
-    return s[lo] + (s[hi] - s[lo]) * (rank - lo)
-
-
-def summarize(values):
-    return {"count": len(values), "mean": sum(values) / len(values), "min": min(values), "max": max(values),
-            "p50": percentile(values, 50), "p90": percentile(values, 90)}
-
-
 def probe(device_kind):
     """What this Python can run: {"ok": true, versions, device} or {"ok": false, "reason"}."""
     out = {"python": sys.executable, "pythonVersion": platform.python_version()}
@@ -210,7 +198,7 @@ def main(argv=None):
     import torch
 
     sys.path.insert(0, SCRIPTS)
-    from bench_pytorch import synthetic_image
+    from bench_pytorch import percentile, summarize, synthetic_image  # lib/bench/stats.ts's definitions
 
     device = torch.device(a.device)
     dtype = {"fp16": torch.float16, "fp32": torch.float32}[a.dtype or ("fp16" if a.device == "cuda" else "fp32")]

@@ -29,9 +29,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-F32 = TensorProto.FLOAT
-
-
 def _attr(node, name, default):
     for a in node.attribute:
         if a.name == name:
@@ -39,7 +36,7 @@ def _attr(node, name, default):
     return default
 
 
-def _channels(graph, name, initializers, producers):
+def _channels(name, initializers, producers):
     """C: the length of the scale tensor (an initializer, or a Constant node)."""
     if name in initializers:
         return int(np.prod(initializers[name].dims))
@@ -80,7 +77,7 @@ def rewrite_group_norms(model):
         y = node.output[0]
         groups = int(_attr(node, "num_groups", 0))
         eps = float(_attr(node, "epsilon", 1e-5))
-        c = _channels(g, scale, initializers, producers)
+        c = _channels(scale, initializers, producers)
         if groups <= 0 or c % groups:
             raise ValueError(f"{node.name}: num_groups {groups} does not divide C={c}")
         p = f"cpu_norms/{count}"
@@ -121,6 +118,8 @@ def rewrite_file(src, dst):
     """Rewrites an .onnx file. Its external weights are unchanged: in the same folder the new graph
     shares them; elsewhere they are copied (onnx refuses hard-linked data files)."""
     model = onnx.load(src, load_external_data=False)
+    if any(i.type.tensor_type.elem_type == TensorProto.FLOAT16 for i in model.graph.input):
+        raise ValueError(f"{src}: an FP16 export; the rewrite is for the FP32 (CPU) export only")
     count = rewrite_group_norms(model)
     src_dir, dst_dir = os.path.dirname(os.path.abspath(src)), os.path.dirname(os.path.abspath(dst))
     os.makedirs(dst_dir, exist_ok=True)
@@ -139,10 +138,10 @@ def main(argv=None):
     ap.add_argument("model", help="FP32 .onnx exported by scripts/export")
     ap.add_argument("output", nargs="?", help="default: overwrite the model")
     a = ap.parse_args(argv)
-    model = onnx.load(a.model, load_external_data=False)
-    if any(i.type.tensor_type.elem_type == TensorProto.FLOAT16 for i in model.graph.input):
-        raise SystemExit(f"{a.model}: an FP16 export; the rewrite is for the FP32 (CPU) export only")
-    count = rewrite_file(a.model, a.output or a.model)
+    try:
+        count = rewrite_file(a.model, a.output or a.model)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     print(f"[cpu_norms] rewrote {count} GroupNormalization nodes -> {a.output or a.model}")
     return 0
 
