@@ -4,10 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, test } from 'vitest';
-import { createEstimator, DisposedError, ImageError, InvalidArgumentError, type DepthResult, type LotusEstimator } from '../lib/index';
+import { createEstimator, DisposedError, ImageError, InvalidArgumentError, type DepthResult } from '../lib/index';
 import { expectLotusError } from './helpers/expect-error';
 import { identityLotusModel } from './helpers/onnx-writer';
 import { tempFolder } from './helpers/temp-folder';
+import { withEstimator } from './helpers/with-estimator';
 
 const { write } = tempFolder('lotus-batch-');
 
@@ -17,15 +18,6 @@ const pixels = (width: number, height: number, salt: number) => ({
   height,
   channels: 3 as const,
 });
-
-async function withEstimator<T>(model: string, options: Parameters<typeof createEstimator>[1], body: (e: LotusEstimator) => Promise<T>): Promise<T> {
-  const estimator = await createEstimator(model, options);
-  try {
-    return await body(estimator);
-  } finally {
-    await estimator.close();
-  }
-}
 
 describe('estimateBatch on the CPU backend', () => {
   const identity = write('identity-g.onnx', identityLotusModel({ mode: 'generation' }));

@@ -4,23 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, test } from 'vitest';
-import { createEstimator, InvalidArgumentError, type BatchInfo, type EstimateOptions, type EstimateResult, type LotusEstimator } from '../lib/index';
+import { createEstimator, InvalidArgumentError, type BatchInfo, type EstimateOptions, type EstimateResult } from '../lib/index';
 import { expectLotusError } from './helpers/expect-error';
 import { identityLotusModel } from './helpers/onnx-writer';
 import { tempFolder } from './helpers/temp-folder';
+import { withEstimator } from './helpers/with-estimator';
 
 const { write } = tempFolder('lotus-batching-');
 const fixtureModel = path.join(__dirname, 'fixtures', 'tiny-depth-g.onnx');
 const fixtureImage = path.join(__dirname, 'fixtures', 'images', 'gradient-64x48.png');
-
-async function withEstimator<T>(model: string, options: Parameters<typeof createEstimator>[1], body: (e: LotusEstimator) => Promise<T>): Promise<T> {
-  const estimator = await createEstimator(model, options);
-  try {
-    return await body(estimator);
-  } finally {
-    await estimator.close();
-  }
-}
 
 const valuesOf = (result: EstimateResult) => (result.task === 'depth' ? result.data : result.prediction);
 

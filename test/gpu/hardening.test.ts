@@ -8,21 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEstimator } from '../../lib/estimator/estimator';
-import { deviceInfo, tensorrtInfo } from '../../lib/addon/info';
+import { tensorrtSkipReason } from '../helpers/gpu';
 
 const root = path.resolve(__dirname, '..', '..');
 const fp16Model = path.join(root, 'test', 'fixtures', 'tiny-depth-g.fp16.onnx');
 
-function skipReason(): string | undefined {
-  const device = deviceInfo();
-  if (!device.usable) return `no usable CUDA device: ${device.reason}`;
-  const trt = tensorrtInfo();
-  if (!trt.available) return `TensorRT unavailable: ${trt.reason}`;
-  if (!trt.onnxParser.available) return `no ONNX parser: ${trt.onnxParser.reason}`;
-  if (!fs.existsSync(fp16Model)) return `fixture ${fp16Model} is missing`;
-  return undefined;
-}
-const reason = skipReason();
+const reason = tensorrtSkipReason([fp16Model], { parser: true });
 
 describe.skipIf(reason !== undefined)(`issue 12 on TensorRT${reason ? ` (skipped: ${reason})` : ''}`, () => {
   let dir: string;

@@ -17,20 +17,12 @@ import { createEstimator } from '../../lib/estimator/estimator';
 import { readModelInfo } from '../../lib/model/metadata';
 import { compileStandIn, ccAvailable } from '../helpers/stand-ins';
 import { lotusMetadata, onnxModel } from '../helpers/onnx-writer';
+import { tensorrtSkipReason } from '../helpers/gpu';
 
 const root = path.resolve(__dirname, '..', '..');
 const fp16Model = path.join(root, 'test', 'fixtures', 'tiny-depth-g.fp16.onnx');
 
-function skipReason(): string | undefined {
-  const device = deviceInfo();
-  if (!device.usable) return `no usable CUDA device: ${device.reason}`;
-  const trt = tensorrtInfo();
-  if (!trt.available) return `TensorRT unavailable: ${trt.reason}`;
-  if (!trt.onnxParser.available) return `no ONNX parser: ${trt.onnxParser.reason}`;
-  if (!fs.existsSync(fp16Model)) return `fixture ${fp16Model} is missing`;
-  return undefined;
-}
-const reason = skipReason();
+const reason = tensorrtSkipReason([fp16Model], { parser: true });
 const gpuReason = deviceInfo().usable ? undefined : `no usable CUDA device: ${deviceInfo().reason}`;
 
 /** PIDs with a CUDA context, as nvidia-smi sees them; null without nvidia-smi. */

@@ -15,21 +15,13 @@ import { TensorRTError } from '../../lib/errors';
 import { deviceInfo, deviceMemory, tensorrtInfo } from '../../lib/addon/info';
 import { readModelInfo } from '../../lib/model/metadata';
 import { native } from '../../lib/addon/load';
+import { tensorrtSkipReason } from '../helpers/gpu';
 
 const fixtures = path.join(__dirname, '..', 'fixtures');
 const fp16Model = path.join(fixtures, 'tiny-depth-g.fp16.onnx');
 const fp32Model = path.join(fixtures, 'tiny-depth-g.onnx');
 
-function skipReason(): string | undefined {
-  const device = deviceInfo();
-  if (!device.usable) return `no usable CUDA device: ${device.reason}`;
-  const trt = tensorrtInfo();
-  if (!trt.available) return `TensorRT unavailable: ${trt.reason}`;
-  if (!fs.existsSync(fp16Model)) return `fixture ${fp16Model} is missing`;
-  if (!fs.existsSync(fp32Model)) return `fixture ${fp32Model} is missing`;
-  return undefined;
-}
-const reason = skipReason();
+const reason = tensorrtSkipReason([fp16Model, fp32Model], { parser: false });
 
 // FP16 engine vs FP32 onnxruntime on the same image and noise. Outputs are in [0, 1]; FP16 has an
 // 11-bit mantissa (~5e-4 relative) and the tiny graph accumulates a few hundred such roundings.
