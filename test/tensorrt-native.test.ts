@@ -8,12 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NativeTensorRTInfo } from '../binding';
 import { native } from '../lib/addon/load';
-import { compileStandIn } from './helpers/stand-ins';
+import { ccAvailable, compileStandIn } from './helpers/stand-ins';
 import { tempFolder } from './helpers/temp-folder';
 
 const releaseDir = path.join(__dirname, '..', 'build', 'Release');
 const plugins = ['lotus_tensorrt11.so', 'lotus_tensorrt10.so'].filter((name) => fs.existsSync(path.join(releaseDir, name)));
-const ccAvailable = spawnSync('cc', ['--version']).status === 0;
 
 const gpuBuild = native().buildInfo.gpu;
 
@@ -80,18 +79,12 @@ describe.skipIf(plugins.length === 0 || !ccAvailable)(
     });
     afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-    function compileLibrary(dir: string, soname: string, source: string) {
-      fs.writeFileSync(path.join(dir, `${soname}.c`), source);
-      const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', path.join(dir, soname), path.join(dir, `${soname}.c`)]);
-      expect(cc.status, cc.stderr.toString()).toBe(0);
-    }
-
     function probe(pluginName: string, libraryVersion: number, { withParser = true } = {}) {
       const major = pluginName.match(/(\d+)\.so$/)![1];
       const libDir = path.join(work, `${major}-${libraryVersion}-${withParser ? 'parser' : 'runtime-only'}`);
       fs.mkdirSync(libDir, { recursive: true });
-      compileLibrary(libDir, `libnvinfer.so.${major}`, FAKE_NVINFER(libraryVersion));
-      if (withParser) compileLibrary(libDir, `libnvonnxparser.so.${major}`, FAKE_ONNX_PARSER);
+      compileStandIn(libDir, `libnvinfer.so.${major}`, FAKE_NVINFER(libraryVersion));
+      if (withParser) compileStandIn(libDir, `libnvonnxparser.so.${major}`, FAKE_ONNX_PARSER);
       // A fresh process: availability is decided once per process.
       const script = `const n = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'addon', 'load.js'))}).native();
         const info = n.tensorrtInfo();
