@@ -15,7 +15,7 @@ import { acquireLock, type HeldLock, type LockOptions } from './file-lock';
 import { writeFileAtomic } from '../io/atomic-file';
 import { externalDataFiles } from '../model/external-data';
 import { EngineCacheError, ModelError } from '../errors';
-import { describeFileKind } from '../io/regular-file';
+import { describeFileKind, REGULAR_FILE_OPEN_FLAGS } from '../io/regular-file';
 
 /** Bump when the layout or the key's recipe changes: old entries then simply miss. */
 export const CACHE_FORMAT_VERSION = 1;
@@ -109,7 +109,7 @@ export function engineCacheKey(onnx: OnnxDigest, environment: EngineEnvironment,
  * the same descriptor, so a FIFO or device swapped in never blocks or streams forever.
  */
 async function hashFileInto(hash: crypto.Hash, file: string, onChunk?: (bytes: number) => void): Promise<void> {
-  const handle = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  const handle = await fs.promises.open(file, REGULAR_FILE_OPEN_FLAGS);
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new ModelError(`cannot hash ${file}: it is ${describeFileKind(stat)}, not a regular file`);

@@ -4,7 +4,8 @@
 // checked with fstat on the same descriptor (no race with a rename) and read once.
 import fs from 'node:fs';
 
-const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+/** open() flags for a path that must be a regular file: a FIFO opens at once instead of blocking. */
+export const REGULAR_FILE_OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
 
 /** Why a path could not be read as a regular file; `reason` says which case. */
 export class FileAccessError extends Error {
@@ -44,7 +45,7 @@ function notRegular(file: string, stat: fs.Stats): FileAccessError {
 export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
   let handle: fs.promises.FileHandle;
   try {
-    handle = await fs.promises.open(file, OPEN_FLAGS);
+    handle = await fs.promises.open(file, REGULAR_FILE_OPEN_FLAGS);
   } catch (error) {
     throw openFailure(file, error);
   }
@@ -75,7 +76,7 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
 export function openRegularFileSync(file: string): { fd: number; stat: fs.Stats } {
   let fd: number;
   try {
-    fd = fs.openSync(file, OPEN_FLAGS);
+    fd = fs.openSync(file, REGULAR_FILE_OPEN_FLAGS);
   } catch (error) {
     throw openFailure(file, error);
   }

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REGULAR_FILE_OPEN_FLAGS } from '../io/regular-file';
 import { JobError } from './errors';
 import { base64Bytes, type JobInput } from './job';
 
@@ -32,7 +33,7 @@ async function readLocal(file: string, parameter: string, limits: InputLimits): 
   }
   let handle: fs.promises.FileHandle;
   try {
-    handle = await fs.promises.open(file, 'r');
+    handle = await fs.promises.open(file, REGULAR_FILE_OPEN_FLAGS); // a FIFO is refused below, not read
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {

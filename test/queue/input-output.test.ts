@@ -1,4 +1,5 @@
 // Job inputs (bytes, paths, file: and http: URLs, with limits) and atomic outputs (no Redis needed).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +46,12 @@ describe('job inputs', () => {
     expect(isInside('/a/b', '/a/b/..c/d')).toBe(true);
     expect(isInside('/a/b', '/a/b')).toBe(true);
   });
+
+  test.skipIf(process.platform === 'win32')('a FIFO is refused at once (ERR_LOTUS_JOB_INVALID), never read (which would block a thread forever)', async () => {
+    const fifo = path.join(dir, 'input.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expect(await failure({ path: fifo })).toMatchObject({ code: 'ERR_LOTUS_JOB_INVALID', permanent: true, parameter: 'job.input.path' });
+  }, 5000);
 
   test('inputs over the limit fail for good before being read', async () => {
     const file = write('big.bin', Buffer.alloc(1001));
