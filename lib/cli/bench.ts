@@ -12,6 +12,7 @@ import { runBenchmark } from '../bench/runner';
 import { syntheticPng, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH } from '../bench/synthetic';
 import { ImageError } from '../errors';
 import { createEstimator } from '../estimator/estimator';
+import { MAX_IMAGE_SIDE } from '../estimator/options';
 import { processingSize } from '../estimator/geometry';
 import { deviceInfo, tensorrtInfo } from '../addon/info';
 import { readModelInfo, type ModelInfo } from '../model/metadata';
@@ -128,7 +129,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }, false);
   const modelPath = requireString(C, values, 'model');
   const backend = choiceOption(C, values, 'backend', BACKENDS) ?? 'auto';
-  const resolutions = intListOption(C, values, 'resolutions', { min: 0, max: 16384 }) ?? [768];
+  const resolutions = intListOption(C, values, 'resolutions', { min: 0, max: MAX_IMAGE_SIDE }) ?? [768];
   const concurrency = intListOption(C, values, 'concurrency', { min: 1, max: 256 }) ?? [1];
   const batch = intOption(C, values, 'batch', { min: 1, max: 1024 }) ?? 1;
   const iterations = intOption(C, values, 'iterations', { min: 1, max: 1_000_000 }) ?? 20;

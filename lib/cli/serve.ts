@@ -2,7 +2,7 @@
 // saying where it listens and on which backend, and SIGTERM / SIGINT: stop accepting, answer what was
 // accepted, close the estimator, exit 0 (1 when the drain deadline passed first; a second signal
 // exits at once).
-import type { EstimatorOptions } from '../estimator/options';
+import { MAX_IMAGE_SIDE, type EstimatorOptions } from '../estimator/options';
 import { LotusServer, SERVER_DEFAULTS } from '../server/server';
 import { choiceOption, intOption, parse, requireString, stringOption, UsageError } from './args';
 import { BACKENDS, MODEL_OPTIONS, printWarning } from './common';
@@ -46,7 +46,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const cpuThreads = intOption(COMMAND, values, 'cpu-threads', { min: 1, max: 1024 });
   const maxBodyMiB = intOption(COMMAND, values, 'max-body-mib', { min: 1, max: 4096 });
   const maxInputPixels = intOption(COMMAND, values, 'max-input-pixels', { min: 1 });
-  const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: 16384 });
+  const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: MAX_IMAGE_SIDE });
   const cacheDir = stringOption(values, 'cache-dir');
   const device = deviceOption(values);
   const drainTimeoutMs = intOption(COMMAND, values, 'drain-timeout-ms', { min: 0 }) ?? SERVE_DEFAULTS.drainTimeoutMs;

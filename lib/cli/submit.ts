@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { jobKey, writeFileAtomic } from '../queue/atomic-write';
 import type { JobFailureCode } from '../queue/errors';
+import { MAX_IMAGE_SIDE, MAX_SEED } from '../estimator/options';
 import { DEFAULT_FORMATS, FORMATS, type OutputFormat } from '../io/output-formats';
 import type { Task } from '../model/metadata';
 import { openQueueProducer } from '../queue/index';
@@ -54,8 +55,8 @@ export async function submitCommand(argv: string[]): Promise<number> {
   if (returned && !wait) throw new UsageError('--return needs --wait: submit writes the returned outputs', COMMAND);
   const attempts = intOption(COMMAND, values, 'attempts', { min: 1, max: 1000 });
   const backoffMs = intOption(COMMAND, values, 'backoff', { min: 0 });
-  const seed = intOption(COMMAND, values, 'seed', { min: 0, max: Number.MAX_SAFE_INTEGER });
-  const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: 16384 });
+  const seed = intOption(COMMAND, values, 'seed', { min: 0, max: MAX_SEED });
+  const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: MAX_IMAGE_SIDE });
   const outputResample = choiceOption(COMMAND, values, 'output-resample', ['nearest', 'bilinear'] as const);
   const timeoutS = intOption(COMMAND, values, 'timeout', { min: 1 });
   const out = stringOption(values, 'out');

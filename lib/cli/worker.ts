@@ -5,7 +5,8 @@ import { redactRedisUrl } from '../queue/connection';
 import { startQueueWorker } from '../queue/index';
 import type { QueueWorkerEvent } from '../queue/worker';
 import { choiceOption, flag, intOption, parse, requireString, stringOption } from './args';
-import { BACKENDS, MODEL_OPTIONS, warningLine } from './common';
+import { MAX_IMAGE_SIDE } from '../estimator/options';
+import { BACKENDS, MODEL_OPTIONS, printWarning } from './common';
 
 const COMMAND = 'worker';
 /** Text mode prints a status line this often (when something changed). */
@@ -40,7 +41,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const model = requireString(COMMAND, values, 'model');
   const backend = choiceOption(COMMAND, values, 'backend', BACKENDS) ?? 'auto';
   const concurrency = intOption(COMMAND, values, 'concurrency', { min: 1, max: 1024 }) ?? 2;
-  const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: 16384 });
+  const processingResolution = intOption(COMMAND, values, 'processing-resolution', { min: 0, max: MAX_IMAGE_SIDE });
   const cpuThreads = intOption(COMMAND, values, 'cpu-threads', { min: 0, max: 1024 });
   const device = intOption(COMMAND, values, 'device', { min: 0, max: 1023 });
   const metricsPort = intOption(COMMAND, values, 'metrics-port', { min: 0, max: 65535 });
@@ -108,7 +109,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       cpu: { ...(cpuThreads !== undefined ? { intraOpThreads: cpuThreads } : {}), ...(cacheDir !== undefined ? { cacheDir } : {}) },
       ...(device !== undefined ? { device } : {}),
       ...(cacheDir !== undefined ? { tensorrt: { cacheDir } } : {}),
-      onWarning: (message) => process.stderr.write(`${warningLine(message)}\n`),
+      onWarning: printWarning,
     },
     concurrency,
     ...(lockDurationMs !== undefined ? { lockDurationMs } : {}),
@@ -143,7 +144,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
 
   const m = worker.estimator.model;
   if (m.randomWeights) {
-    process.stderr.write(`${warningLine(`${path.basename(model)} was exported from random weights (a test model): its predictions are noise.`)}\n`);
+    printWarning(`${path.basename(model)} was exported from random weights (a test model): its predictions are noise.`);
   }
   const ready = {
     worker: worker.name, queue, redis: redactRedisUrl(redis), model: m.path, task: m.task,

@@ -3,7 +3,7 @@
 // fails it ends in the failed set with ERR_LOTUS_JOB_INVALID, without further attempts.
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import { MAX_IMAGE_SIDE } from '../estimator/options';
+import { MAX_IMAGE_SIDE, MAX_SEED } from '../estimator/options';
 import {
   describeValue, invalid, isPlainObject, nonEmptyString, optionalInteger, optionalOneOf, optionsObject,
 } from '../validate';
@@ -138,7 +138,7 @@ function parseOptions(value: unknown): JobEstimateOptions | undefined {
   if (value === undefined) return undefined;
   const o = optionsObject(value, 'job.options', OPTION_KEYS);
   const options: JobEstimateOptions = {};
-  const seed = optionalInteger(o.seed, 'job.options.seed', { min: 0, max: Number.MAX_SAFE_INTEGER });
+  const seed = optionalInteger(o.seed, 'job.options.seed', { min: 0, max: MAX_SEED });
   const processingResolution = optionalInteger(o.processingResolution, 'job.options.processingResolution', { min: 0, max: MAX_IMAGE_SIDE });
   const outputResample = optionalOneOf(o.outputResample, 'job.options.outputResample', ['nearest', 'bilinear'] as const);
   if (seed !== undefined) options.seed = seed;
