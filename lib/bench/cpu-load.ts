@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { syntheticPng } from './synthetic';
-import { defaultPython, peerScriptPath } from './peer';
+import { defaultPython, runPeer } from './peer';
 import type { ChildRequest, ChildResult } from './cpu-load-child';
 
 export interface CpuLoadOptions {
@@ -37,47 +37,36 @@ interface PeerResult {
   peakRssBytes: number;
 }
 
-function run(command: string, args: string[], log: (line: string) => void): Promise<string> {
+/** Runs a measurement child (cpu-load-child.js); rejects with the end of its stderr when it fails. */
+function runChild(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      for (const line of chunk.split('\n')) if (line.startsWith('[peer]')) log(`  ${line}`);
-    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) return resolve(stdout);
-      // bench_pytorch.py says why on stdout ({"error": {"code", "message"}}); Node children on stderr.
-      let reason = stderr.trim().split('\n').slice(-5).join('\n');
-      try {
-        const error = (JSON.parse(stdout) as { error?: { message?: string } }).error;
-        if (error?.message) reason = error.message;
-      } catch {
-        // not JSON: keep stderr
-      }
-      reject(new Error(`${path.basename(command)} ${path.basename(args[0] ?? '')} exited with ${code}: ${reason}`));
+      reject(new Error(`cpu-load-child.js exited with ${code}: ${stderr.trim().split('\n').slice(-5).join('\n')}`));
     });
   });
 }
 
-async function ours(request: ChildRequest, log: (line: string) => void): Promise<ChildResult> {
+async function ours(request: ChildRequest): Promise<ChildResult> {
   const child = path.join(__dirname, 'cpu-load-child.js');
-  const out = await run(process.execPath, ['--expose-gc', child, JSON.stringify(request)], log);
+  const out = await runChild(['--expose-gc', child, JSON.stringify(request)]);
   return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
 }
 
 async function peer(options: CpuLoadOptions, image: string, resolution: number): Promise<PeerResult> {
-  const script = peerScriptPath();
-  if (!script) throw new Error('scripts/bench_pytorch.py is not installed with this package');
-  const out = await run(options.python, [
-    script, '--checkpoint', options.peerCheckpoint!, '--task', 'depth', '--resolutions', String(resolution),
-    '--iterations', String(options.iterations), '--warmup', String(options.warmup), '--seed', String(options.seed),
-    '--image', image, '--device', 'cpu', '--random-weights',
-  ], options.log);
-  const doc = JSON.parse(out) as {
+  const outcome = await runPeer({
+    checkpoint: options.peerCheckpoint!, python: options.python, task: 'depth', resolutions: [resolution],
+    iterations: options.iterations, warmup: options.warmup, seed: options.seed, batch: 1, image, device: 'cpu',
+    randomWeights: true, onLog: (line) => options.log(`  ${line}`),
+  });
+  if (!outcome.ok) throw new Error(outcome.reason);
+  const doc = outcome.document as {
     load: { ms: number }; cold: { ms: number }; results: { latency: { p50: number } }[]; memory?: { peakRssBytes: number };
   };
   return { loadMs: doc.load.ms, firstMs: doc.cold.ms, p50: doc.results[0]!.latency.p50, peakRssBytes: doc.memory?.peakRssBytes ?? NaN };
@@ -111,20 +100,20 @@ export async function runCpuLoadBenchmark(options: CpuLoadOptions): Promise<stri
     const loadAverage = os.loadavg()[0]!;
 
     log(`ours: cold load (empty cache ${cacheDir}) ...`);
-    const cold = await ours({ ...base, cpu: { cacheDir, cache: true } }, log);
+    const cold = await ours({ ...base, cpu: { cacheDir, cache: true } });
     const rows: string[][] = [['cold load (first load of the model)', sec(cold.loadMs), '', '']];
     const warm: Record<number, ChildResult> = {};
     const before: Record<number, ChildResult & { diff: number }> = {};
     const pyt: Record<number, PeerResult | string> = {};
     for (const resolution of options.resolutions) {
       log(`ours: warm load + ${options.iterations} requests at ${resolution} ...`);
-      warm[resolution] = await ours({ ...base, resolution, cpu: { cacheDir, cache: true }, output: path.join(work, `new-${resolution}.f32`) }, log);
+      warm[resolution] = await ours({ ...base, resolution, cpu: { cacheDir, cache: true }, output: path.join(work, `new-${resolution}.f32`) });
       if (options.baseline) {
         log(`ours, previous settings (no cache, arena and pre-packing on): load + ${options.iterations} requests at ${resolution} ...`);
         const old = await ours({
           ...base, model: path.resolve(options.baselineModel ?? options.model), resolution,
           cpu: { cache: false, arena: true, prepack: true }, output: path.join(work, `old-${resolution}.f32`),
-        }, log);
+        });
         before[resolution] = { ...old, diff: maxAbsDifference(path.join(work, `new-${resolution}.f32`), path.join(work, `old-${resolution}.f32`)) };
       }
       if (options.peerCheckpoint) {
