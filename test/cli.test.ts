@@ -1,6 +1,5 @@
 // The `lotus` command as users run it: `node dist/cli.js` (built by `npx tsc -p .`, which
 // `npm test` runs first). Exit codes, usage on stderr, files written, JSON documents.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,9 +11,8 @@ import { ProgressBar } from '../lib/cli/progress';
 import { tensorrtInfo } from '../lib/addon/info';
 import { decodeNpy } from '../lib/io/npy';
 import { caseOutput, hasFixtures, manifest, maxAbsDiff } from './helpers/fixtures';
+import { CLI, lotus, ROOT, type CliRun } from './helpers/lotus-cli';
 
-const ROOT = path.resolve(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 const IMAGE = path.join(FIXTURES, 'images', 'gradient-64x48.png');
 
@@ -28,28 +26,6 @@ function fixtureModel(task: 'depth' | 'normal'): string | undefined {
 const DEPTH_MODEL = fixtureModel('depth');
 const NORMAL_MODEL = fixtureModel('normal');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function lotus(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, LOTUS_DEBUG: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 let tmp: string;
 beforeAll(() => {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npx tsc -p ." first`);
@@ -59,7 +35,7 @@ afterAll(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function expectUsageError(run: Run, message: RegExp, usageOf = /Usage: lotus/): void {
+function expectUsageError(run: CliRun, message: RegExp, usageOf = /Usage: lotus/): void {
   expect(run.code).toBe(2);
   expect(run.stderr).toMatch(message);
   expect(run.stderr).toMatch(usageOf);

@@ -1,6 +1,5 @@
 // The queue commands' argument errors (no Redis needed: they fail before connecting) and the
 // worker's Prometheus endpoint.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -10,22 +9,9 @@ import { describe, expect, test } from 'vitest';
 import { openQueueProducer, QueueError } from '../../lib/index';
 import { WorkerMetrics, serveMetrics } from '../../lib/queue/metrics';
 import { expectLotusError } from '../helpers/expect-error';
+import { lotus, ROOT } from '../helpers/lotus-cli';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const IMAGE = path.join(ROOT, 'test', 'fixtures', 'images', 'gradient-64x48.png');
-
-function lotus(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, LOTUS_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('queue commands: argument errors', () => {
   test.each([
